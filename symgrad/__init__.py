@@ -1,0 +1,50 @@
+"""symgrad: a symbolic-to-code gradient compiler.
+
+A JSON network spec becomes SymPy expressions for the loss; SymPy differentiates them with
+respect to every weight and bias; the derivatives are emitted as generated NumPy (and C) code
+for the training step.  The pipeline's stages are public and each returns an immutable value::
+
+    spec = parse_spec("mazur.json")        # Spec
+    model = build_model(spec)              # Model: named symbols per unit
+    gradients = differentiate(model)       # Gradients: dE/dp by the chain rule
+    program = optimize(gradients)          # Program: CSE'd assignments or layer rules
+    files = emit_package(program, ...)     # {path: bytes}, through Jinja2 templates
+
+The modules are named after what each stage produces (spec, model, gradients, program, emit,
+builder, loader).  ``build`` runs them all and writes (or reuses) a package; ``load`` imports it.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import BuildError, DataError, InternalError, SpecError, SymgradError  # noqa: E402
+from .spec import Spec, parse_spec  # noqa: E402
+
+
+_LAZY = {  # public name -> module; these import SymPy, which a cache hit never needs
+    "build_model": "model",
+    "differentiate": "gradients",
+    "optimize": "program",
+    "emit_package": "emit",
+    "build": "builder",
+    "BuildResult": "builder",
+    "load": "loader",
+    "chain_rule": "formulas",
+    "formula_texts": "formulas",
+    "evaluate": "formulas",
+    "point_from_spec": "formulas",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'symgrad' has no attribute {name!r}")
+
+
+__all__ = [
+    "__version__", "BuildError", "DataError", "InternalError", "SpecError", "SymgradError", "Spec",
+    "parse_spec", "build_model", "differentiate", "optimize", "emit_package", "build", "load",
+    "BuildResult", "chain_rule", "formula_texts", "evaluate", "point_from_spec",
+]

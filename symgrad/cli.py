@@ -1,0 +1,201 @@
+"""``python -m symgrad``: a thin command line over the pipeline.
+
+Every user error (bad spec, bad data or values file, bad option) ends with a one-line message on
+standard error and exit status 2, never a traceback.  Text goes to standard output unless
+``--out FILE`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .errors import SymgradError
+
+EXIT_USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is reported like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"symgrad: error: {message} (see `python -m symgrad {self.prog.split()[-1]} --help`)\n"
+                  if " " in self.prog else f"symgrad: error: {message} (see `python -m symgrad --help`)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="symgrad", description="A symbolic-to-code gradient compiler: JSON network spec -> "
+                     "SymPy derivatives -> generated training code.")
+    parser.add_argument("--version", action="version", version=f"symgrad {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    build = commands.add_parser("build", help="generate the package for a spec under DIR/<name>/")
+    build.add_argument("spec", help="the spec's JSON file")
+    build.add_argument("--out", default="generated", help="output directory (default: generated)")
+    build.add_argument("--backend", default="all", help="numpy or all (default: all)")
+    build.add_argument("--form", default="auto", choices=("auto", "scalar", "vector"),
+                       help="straight-line code per unit (scalar) or per-layer matrix code (vector); "
+                       "auto picks by size")
+
+    formulas = commands.add_parser("formulas", help="print dE/dp for every parameter as its chain rule")
+    formulas.add_argument("spec")
+    formulas.add_argument("--param", action="append", metavar="NAME", help="only this parameter (repeatable)")
+    formulas.add_argument("--expanded", action="store_true", help="also the closed form in the raw parameters")
+    formulas.add_argument("--latex", action="store_true", help="write LaTeX instead of plain text")
+    formulas.add_argument("--at", metavar="initial|VALUES.json",
+                          help="also the value of every factor at the spec's initial values and example, or at "
+                          "a JSON file with 'parameters', 'inputs' and 'targets'")
+    formulas.add_argument("--digits", type=int, default=6, help="significant digits of numbers (default 6)")
+    formulas.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+
+    train = commands.add_parser("train", help="build and train; without --data, on the spec's example")
+    train.add_argument("spec")
+    train.add_argument("--data", metavar="FILE", help=".npz with arrays X and T")
+    train.add_argument("--epochs", type=int, default=100)
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--shuffle", action="store_true")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--backend", default="auto")
+    train.add_argument("--out", default="generated", help="where the generated package goes (default: generated)")
+    train.add_argument("--digits", type=int, default=6)
+
+    schema = commands.add_parser("schema", help="print the spec's JSON Schema")
+    schema.add_argument("--out", metavar="FILE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return {"build": _build, "formulas": _formulas, "train": _train, "schema": _schema}[args.command](args)
+    except SymgradError as error:
+        print(f"symgrad: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("symgrad: interrupted", file=sys.stderr)
+        return 130
+
+
+def _emit(text: str, out: str | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        return
+    from .builder import write_atomic
+
+    try:
+        write_atomic(Path(out), text.encode())
+    except OSError as error:
+        from .errors import BuildError
+
+        raise BuildError(f"cannot write {out}: {error.strerror or error}") from None
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .builder import build
+
+    result = build(args.spec, out=args.out, backend=args.backend, form=args.form)
+    print(result)
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from .schema import SCHEMA
+
+    _emit(json.dumps(SCHEMA, indent=2) + "\n", args.out)
+    return 0
+
+
+def _formulas(args: argparse.Namespace) -> int:
+    from .formulas import formulas_report
+
+    values = None
+    if args.at is not None and args.at != "initial":
+        values = _read_json(args.at)
+    if args.digits < 1 or args.digits > 17:
+        from .errors import SpecError
+
+        raise SpecError("--digits", f"{args.digits} is out of range", "use 1 to 17")
+    text = formulas_report(args.spec, params=args.param, expanded=args.expanded, latex=args.latex,
+                           at=args.at is not None, values=values, digits=args.digits)
+    _emit(text, args.out)
+    return 0
+
+
+def _read_json(path: str) -> Any:
+    from .errors import SpecError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SpecError("--at", f"cannot read {path}: {error.strerror}", "check the path") from None
+    except (ValueError, RecursionError) as error:
+        raise SpecError("--at", f"{path} is not valid JSON ({error})", "fix the file") from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .builder import build
+    from .errors import DataError
+    from .loader import import_backend
+    from .spec import parse_spec
+
+    spec = parse_spec(args.spec)
+    if args.data is None:
+        if spec.example is None:
+            raise DataError(f'{args.spec}: no --data given and the spec has no "example"; '
+                            "pass --data FILE.npz (arrays X and T) or add an example to the spec")
+        X = np.array(spec.example.inputs, dtype=spec.dtype)
+        T = np.array(spec.example.targets, dtype=spec.dtype)
+    else:
+        X, T = _read_npz(args.data, spec)
+    result = build(spec, out=args.out, backend="all" if args.backend == "auto" else args.backend)
+    module = import_backend(result.package_dir, args.backend)
+    theta = module.initial_parameters()
+    before = module.loss(theta, X, T)
+    try:
+        module.train(theta, X, T, args.epochs, batch_size=args.batch_size, shuffle=args.shuffle, seed=args.seed)
+    except (TypeError, ValueError) as error:
+        raise DataError(str(error)) from None
+    after = module.loss(theta, X, T)
+    digits = args.digits
+    print(result)
+    print(f"trained {spec.name} ({module.BACKEND} backend) for {args.epochs} epoch(s) on {X.shape[0]} example(s)")
+    print(f"error before: {before:.{digits}g}")
+    print(f"error after:  {after:.{digits}g}")
+    print(f"generated code: {result.package_dir}")
+    return 0
+
+
+def _read_npz(path: str, spec: Any) -> tuple[Any, Any]:
+    import numpy as np
+
+    from .errors import DataError
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "X" not in data or "T" not in data:
+                raise DataError(f"{path}: expected arrays X and T, found {', '.join(sorted(data.files)) or 'none'}")
+            X, T = data["X"], data["T"]
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: cannot read it as .npz: {error}") from None
+    for name, array, width in (("X", X, spec.n_inputs), ("T", T, spec.n_outputs)):
+        if array.ndim != 2 or array.shape[1] != width:
+            raise DataError(f"{path}: {name} has shape {array.shape}, the spec needs (n, {width})")
+        if not np.all(np.isfinite(array)):
+            raise DataError(f"{path}: {name} holds NaN or infinite values; clean the data")
+    if X.shape[0] != T.shape[0]:
+        raise DataError(f"{path}: X has {X.shape[0]} rows but T has {T.shape[0]}")
+    return np.ascontiguousarray(X, dtype=spec.dtype), np.ascontiguousarray(T, dtype=spec.dtype)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Stage 5: a :class:`Program` -> the files of a generated package, through Jinja2 templates.
+
+Each backend is a subpackage holding its emitter and, beside it, the templates it fills.  An
+emitter prints SymPy expressions with a printer of its own and lays them out with a template;
+generated text is never assembled from strings scattered through the compiler.  Everything
+here is deterministic: the same program gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+import numpy as np
+
+from .. import __version__
+from ..gradients import Gradients
+from ..program import Program
+
+
+def template_environment(folder: Path) -> jinja2.Environment:
+    """The one strict Jinja configuration every emitter uses."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    environment.filters["py"] = _python_literal
+    return environment
+
+
+def _python_literal(value: object) -> str:
+    """A str or number as a Python literal (what ``repr`` gives is valid source for these)."""
+    if not isinstance(value, (str, int, float)):
+        raise TypeError(f"no Python literal for {type(value).__name__}")
+    return repr(value)
+
+
+def provenance(program: Program) -> dict[str, object]:
+    """What every generated file's header says about where it came from."""
+    spec = program.spec
+    return {
+        "version": __version__,
+        "spec_name": spec.name,
+        "spec_hash": spec.source_hash,
+        "sizes": "-".join(str(n) for n in [spec.n_inputs] + [layer.n_out for layer in spec.layers]),
+        "n_parameters": spec.n_parameters,
+        "form": program.form,
+        "op_counts": ", ".join(f"{k} {v}" for k, v in program.op_counts.items()),
+    }
+
+
+def emit_package(program: Program, gradients: Gradients, initial: np.ndarray,
+                 backends: tuple[str, ...] = ("numpy",)) -> dict[str, bytes]:
+    """Every file of the package ``<name>/`` for the given backends: relative path -> content."""
+    from .numpy import emit_numpy
+
+    files: dict[str, bytes] = {}
+    if "numpy" in backends:
+        files.update(emit_numpy(program, initial, gradients))
+    environment = template_environment(Path(__file__).parent)
+    init = environment.get_template("package_init.py.jinja").render(
+        meta=provenance(program), backends=[b for b in ("c", "numpy") if b in backends])
+    files["__init__.py"] = init.encode()
+    return files

@@ -1,0 +1,195 @@
+"""The NumPy backend: prints a :class:`Program` as a Python module that needs only NumPy.
+
+Scalar programs become straight-line code over whole columns (one array per unit, one entry
+per example), so the module reads like the walk-through it came from.  Vector programs become
+matrix products per layer.  Either way there is no Python loop over examples or units.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+
+from ... import rules
+from ...errors import InternalError
+from ...formulas import formula_texts, layer_formula_templates
+from ...gradients import A, LOGP, T, Z, Gradients
+from ...program import Program, ScalarProgram, VectorProgram
+from ...spec import BIAS_NAME, WEIGHT_NAME, Spec
+from .. import provenance, template_environment
+
+#: Above this many parameters the initial values go to initial.npy instead of the source.
+INLINE_INITIAL_LIMIT = 1024
+
+_TEMPLATES = template_environment(Path(__file__).parent)
+
+
+class NumPyCodePrinter(NumPyPrinter):
+    """Prints expressions as NumPy code; refuses (strict) anything it has no spelling for.
+
+    ``names`` renames symbols (template symbols of layer rules become array names).
+    """
+
+    def __init__(self, names: dict[sp.Symbol, str] | None = None) -> None:
+        super().__init__({"strict": True})
+        self.names = names or {}
+        self.helpers: set[str] = set()
+
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        spelling = rules.SPELLINGS.get(type(expr))
+        if spelling is not None:
+            if spelling.numpy_helper:
+                self.helpers.add(spelling.numpy_helper)
+            return spelling.numpy.format(*(self._print(arg) for arg in expr.args))
+        return super()._print(expr, **kwargs)
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        return self.names.get(expr, expr.name)
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return repr(float(expr))
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        base, exponent = expr.args
+        if exponent == -1:
+            return f"1/{self.parenthesize(base, 1000)}"
+        if exponent.is_Integer and exponent < 0:
+            return f"1/{self.parenthesize(base, 1000)}**{-exponent}"
+        return super()._print_Pow(expr, rational)
+
+    def _print_Max(self, expr: sp.Max) -> str:
+        text = self._print(expr.args[0])
+        for arg in expr.args[1:]:
+            text = f"np.maximum({text}, {self._print(arg)})"
+        return text
+
+
+def emit_numpy(program: Program, initial: np.ndarray, gradients: Gradients) -> dict[str, bytes]:
+    """``numpy_backend.py`` (and ``initial.npy`` for large networks) for ``program``."""
+    spec = program.spec
+    dtype = np.dtype(spec.dtype)
+    files: dict[str, bytes] = {}
+    inline = spec.n_parameters <= INLINE_INITIAL_LIMIT
+    if not inline:
+        files["initial.npy"] = _npy_bytes(initial.astype(dtype))
+    printer = NumPyCodePrinter()
+    if isinstance(program, ScalarProgram):
+        body = _scalar_context(program, printer)
+        formulas = {"kind": "table", "texts": formula_texts(gradients)}
+    elif isinstance(program, VectorProgram):
+        body = _vector_context(program, printer)
+        formulas = {"kind": "layers", "layers": layer_formula_templates(gradients)}
+    else:
+        raise InternalError(f"the NumPy emitter got a {type(program).__name__}")
+    frozen = set(spec.frozen)
+    context = {
+        "meta": provenance(program),
+        "spec": spec,
+        "dtype": spec.dtype,
+        "parameter_names": spec.parameter_names,
+        "name_groups": name_groups(spec),
+        "frozen": spec.frozen,
+        "trainable_mask": [0 if name in frozen else 1 for name in spec.parameter_names] if frozen else None,
+        "initial": [repr(float(v)) for v in initial.astype(dtype)] if inline else None,
+        "learning_rate": repr(spec.optimizer.learning_rate),
+        "mean": spec.loss.reduction == "mean",
+        "helpers": sorted(printer.helpers),
+        "formulas": formulas,
+        **body,
+    }
+    files["numpy_backend.py"] = _TEMPLATES.get_template("module.py.jinja").render(context).encode()
+    return files
+
+
+def name_groups(spec: Spec) -> list[dict[str, Any]]:
+    """PARAMETER_NAMES in runs: names the spec generated become one comprehension per layer,
+    so a 784-256-10 module does not spell out 203,530 strings.  Names from the spec stay literal."""
+    groups: list[dict[str, Any]] = []
+    for k, layer in enumerate(spec.layers, start=1):
+        weights = WEIGHT_NAME.format(k=k, j="{j}", i="{i}")
+        if all(name == weights.format(j=j, i=i) for j, row in enumerate(layer.weights) for i, name in enumerate(row)):
+            groups.append({"pattern": weights, "loops": [("j", layer.n_out), ("i", layer.n_in)]})
+        else:
+            groups.append({"names": [name for row in layer.weights for name in row]})
+        biases = BIAS_NAME.format(k=k, j="{j}")
+        if layer.bias_mode == "per_unit" and all(name == biases.format(j=j) for j, name in enumerate(layer.biases)):
+            groups.append({"pattern": biases, "loops": [("j", layer.n_out)]})
+        elif layer.biases:
+            groups.append({"names": list(layer.biases)})
+    return groups
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _assignments(blocks, printer: NumPyCodePrinter) -> list[dict[str, Any]]:
+    return [{"title": block.title,
+             "lines": [{"target": printer.doprint(a.target), "expr": printer.doprint(a.expr), "comment": a.comment}
+                       for a in block.assignments]}
+            for block in blocks]
+
+
+def _scalar_context(program: ScalarProgram, printer: NumPyCodePrinter) -> dict[str, Any]:
+    gradient_lines = []
+    for entry in program.gradient:
+        reductions = []
+        for delta, dnet_dp in entry.terms:
+            if dnet_dp == 1:
+                reductions.append(f"{printer.doprint(delta)}.sum()")
+            else:
+                reductions.append(f"np.dot({printer.doprint(delta)}, {printer.doprint(dnet_dp)})")
+        gradient_lines.append({"index": entry.index, "expr": " + ".join(reductions), "name": entry.name,
+                               "formula": " + ".join(f"{printer.doprint(d)}*{printer.doprint(x)}"
+                                                     if x != 1 else printer.doprint(d) for d, x in entry.terms)})
+    return {
+        "form": "scalar",
+        "parameters": [printer.doprint(p) for p in program.parameters],
+        "inputs": [printer.doprint(s) for s in program.inputs],
+        "targets": [printer.doprint(s) for s in program.targets],
+        "forward": _assignments(program.forward, printer),
+        "outputs": [printer.doprint(s) for s in program.outputs],
+        "loss": printer.doprint(program.loss.expr),
+        "backward": _assignments(program.backward, printer),
+        "gradient": gradient_lines,
+    }
+
+
+def _vector_context(program: VectorProgram, printer: NumPyCodePrinter) -> dict[str, Any]:
+    layers = []
+    for plan in program.layers:
+        k = plan.index + 1
+        rule = plan.rule
+        names = {Z: f"z{k}", A: f"a{k}", T: "T", LOGP: f"logp{k}"}
+        local = NumPyCodePrinter(names)
+        layer: dict[str, Any] = {
+            "k": k,
+            "n_in": plan.n_in,
+            "n_out": plan.n_out,
+            "w_start": plan.weight_offset,
+            "w_stop": plan.bias_offset,
+            "bias_mode": plan.bias_mode,
+            "b_start": plan.bias_offset,
+            "b_stop": plan.bias_offset + {"per_unit": plan.n_out, "shared": 1, "none": 0}[plan.bias_mode],
+            "input": "X" if plan.index == 0 else f"a{plan.index}",
+            "activation": rule.activation,
+            "units": ", ".join(plan.units[:4]) + (", ..." if len(plan.units) > 4 else ""),
+            "forward": local.doprint(rule.forward) if rule.forward is not None else None,
+            "derivative": local.doprint(rule.derivative) if rule.derivative is not None else None,
+        }
+        if rule.loss is not None:
+            layer["loss"] = local.doprint(rule.loss)
+            layer["needs_logp"] = LOGP in rule.loss.free_symbols
+            layer["delta"] = local.doprint(rule.delta) if rule.delta is not None else None
+            layer["softmax_h"] = local.doprint(rule.softmax_h) if rule.softmax_h is not None else None
+        printer.helpers |= local.helpers
+        layers.append(layer)
+    return {"form": "vector", "layers": layers}
