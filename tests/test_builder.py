@@ -1,0 +1,106 @@
+"""Building: the committed example is current, output is deterministic, writes are atomic and cached."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import symgrad
+from conftest import EXAMPLES, MAZUR, ROOT, make_spec
+from symgrad.builder import MANIFEST, cache_root
+
+GOLDEN = ROOT / "generated" / "mazur"
+REGENERATE = "python -m symgrad build examples/mazur.json"
+
+
+def _sources(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
+            if p.is_file() and p.name != MANIFEST and not p.name.endswith((".so", ".pyd", ".o"))}
+
+
+def test_committed_example_is_up_to_date(tmp_path):
+    """generated/mazur/ is the readable example in the repository; regenerate it with one command."""
+    symgrad.build(MAZUR, out=tmp_path)
+    fresh, committed = _sources(tmp_path / "mazur"), _sources(GOLDEN)
+    assert sorted(fresh) == sorted(committed), f"files differ; regenerate with `{REGENERATE}`"
+    for name in fresh:
+        if fresh[name] != committed[name]:
+            diff = "".join(difflib.unified_diff(committed[name].decode().splitlines(True),
+                                                fresh[name].decode().splitlines(True),
+                                                f"generated/mazur/{name}", "fresh build"))
+            pytest.fail(f"generated/mazur/{name} is out of date; regenerate with `{REGENERATE}`\n{diff}")
+
+
+def test_rebuild_of_unchanged_spec_is_a_cache_hit(tmp_path):
+    first = symgrad.build(MAZUR, out=tmp_path)
+    second = symgrad.build(MAZUR, out=tmp_path)
+    assert not first.cache_hit and second.cache_hit
+    assert "up to date" in str(second)
+
+
+def test_changed_spec_rebuilds(tmp_path):
+    spec = json.loads(MAZUR.read_text())
+    symgrad.build(spec, out=tmp_path)
+    spec["optimizer"]["learning_rate"] = 0.25
+    result = symgrad.build(spec, out=tmp_path)
+    assert not result.cache_hit
+    assert "LEARNING_RATE = 0.25" in (tmp_path / "mazur" / "numpy_backend.py").read_text()
+
+
+def test_corrupted_file_is_detected_and_rebuilt(tmp_path):
+    symgrad.build(MAZUR, out=tmp_path)
+    source = tmp_path / "mazur" / "numpy_backend.py"
+    good = source.read_bytes()
+    source.write_bytes(good[: len(good) // 2])
+    result = symgrad.build(MAZUR, out=tmp_path)
+    assert not result.cache_hit and source.read_bytes() == good
+
+
+def test_same_spec_gives_identical_files_in_other_processes_and_folders(tmp_path):
+    for spec in (MAZUR, EXAMPLES / "mnist_mlp.json"):
+        symgrad.build(spec, out=tmp_path / "a")
+        subprocess.run([sys.executable, "-m", "symgrad", "build", str(spec), "--out", str(tmp_path / "b")],
+                       check=True, capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": "123"})
+        name = json.loads(spec.read_text())["name"]
+        assert _sources(tmp_path / "a" / name) == _sources(tmp_path / "b" / name)
+
+
+def test_load_uses_the_cache_and_leaves_sys_path_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE", str(tmp_path / "cache"))
+    path_before = list(sys.path)
+    module = symgrad.load(make_spec([2, 2, 1], ["tanh", "linear"], "mse"), backend="numpy")
+    assert sys.path == path_before
+    assert cache_root() == tmp_path / "cache"
+    assert str(tmp_path / "cache") in module.__file__
+    again = symgrad.load(make_spec([2, 2, 1], ["tanh", "linear"], "mse") | {"name": module.NAME}, backend="numpy")
+    assert again is module
+
+
+def test_cache_entry_that_was_damaged_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE", str(tmp_path / "cache"))
+    spec = make_spec([2, 3, 1], ["relu", "linear"], "sse")
+    first = symgrad.build(spec)
+    (first.package_dir / "numpy_backend.py").write_text("raise SystemExit('damaged')\n")
+    second = symgrad.build(spec)
+    assert not second.cache_hit and second.package_dir == first.package_dir
+    assert "damaged" not in (second.package_dir / "numpy_backend.py").read_text()
+
+
+def test_generated_files_are_readable_by_others(tmp_path):
+    symgrad.build(MAZUR, out=tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (tmp_path / "mazur").iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name
+
+
+def test_mnist_example_builds_with_the_vector_form(tmp_path):
+    result = symgrad.build(EXAMPLES / "mnist_mlp.json", out=tmp_path)
+    assert result.form == "vector"
+    size = (tmp_path / "mnist_mlp" / "numpy_backend.py").stat().st_size
+    assert size < 100_000, "the vector form's source must not grow with the layer widths"

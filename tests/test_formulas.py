@@ -1,0 +1,69 @@
+"""Inspecting derivatives: chain-rule factors, values at numbers, closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symgrad
+from conftest import MAZUR, make_spec
+from symgrad.formulas import Point, chain_rule, evaluate, formula_texts, point_from_spec, value_of
+
+
+@pytest.fixture(scope="module")
+def mazur():
+    return symgrad.differentiate(symgrad.build_model(symgrad.parse_spec(MAZUR)))
+
+
+def test_w5_is_the_three_factor_chain(mazur):
+    chain = chain_rule(mazur, "w5")
+    assert [f.label for f in chain.paths[0].factors] == ["dE/dout_o1", "dout_o1/dnet_o1", "dnet_o1/dw5"]
+    assert chain.text() == ("dE/dw5 = dE/dout_o1 * dout_o1/dnet_o1 * dnet_o1/dw5 = "
+                            "(out_o1 - t_o1) * out_o1*(1 - out_o1) * out_h1")
+
+
+def test_factor_values_match_the_walkthrough(mazur):
+    """The seed's printed intermediate numbers (9 significant digits)."""
+    values = evaluate(mazur, point_from_spec(mazur))
+    w5 = [value_of(f.expr, values) for f in chain_rule(mazur, "w5").paths[0].factors]
+    assert w5 == pytest.approx([0.74136507, 0.186815602, 0.593269992], abs=1e-9)
+    w1_chain = chain_rule(mazur, "w1")
+    w1 = [value_of(f.expr, values) for f in w1_chain.paths[0].factors]
+    assert w1 == pytest.approx([0.036350306, 0.241300709, 0.05], abs=1e-9)
+    paths = [value_of(a.expr * b.expr, values) for a, b in w1_chain.upstream[0].terms]
+    assert paths == pytest.approx([0.055399425, -0.019049119], abs=1e-9)
+    assert value_of(w1_chain.total, values) == pytest.approx(0.000438568, abs=1e-9)
+
+
+def test_shared_bias_sums_over_the_units_it_feeds(mazur):
+    chain = chain_rule(mazur, "b1")
+    assert [p.unit for p in chain.paths] == ["h1", "h2"]
+
+
+def test_chain_rule_equals_sympy_diff_of_the_closed_form():
+    """Assembled chain rule == SymPy differentiating the whole expanded loss, at a random point."""
+    spec = symgrad.parse_spec(make_spec([2, 3, 3], ["tanh", "softmax"], "cross_entropy", "shared"))
+    gradients = symgrad.differentiate(symgrad.build_model(spec))
+    model = gradients.model
+    loss = gradients.closed_form(model.example_loss)
+    rng = np.random.default_rng(5)
+    point = Point(dict(zip(spec.parameter_names, rng.normal(size=spec.n_parameters))),
+                  list(rng.normal(size=2)), list(rng.dirichlet(np.ones(3))))
+    values = evaluate(gradients, point)
+    leaves = {s: v for s, v in values.items() if s in set(model.parameters) | set(model.inputs) | set(model.targets)}
+    for name in spec.parameter_names:
+        symbol = model.parameter_symbol(name)
+        direct = float(sp.diff(loss, symbol).xreplace({s: sp.Float(v) for s, v in leaves.items()}))
+        assert value_of(gradients.parameter(name).expr, values) == pytest.approx(direct, rel=1e-10, abs=1e-13), name
+
+
+def test_formula_texts_cover_every_parameter(mazur):
+    texts = formula_texts(mazur)
+    assert list(texts) == list(mazur.model.spec.parameter_names)
+    assert "delta_o1*w5 + delta_o2*w7" in texts["w1"]
+
+
+def test_unknown_parameter_is_a_clear_error(mazur):
+    with pytest.raises(symgrad.SpecError, match='"w9" is not a parameter'):
+        chain_rule(mazur, "w9")
