@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -28,7 +29,8 @@ from typing import Any
 
 from . import __version__
 from .errors import BuildError, SpecError
-from .spec import Spec, parse_spec
+from .schema import NAME_PATTERN
+from .spec import Spec, document_hash, parse_spec, read_document
 
 MANIFEST = "symgrad-build.json"
 BACKENDS = ("numpy",)
@@ -79,8 +81,8 @@ def generator_digest() -> str:
     return digest.hexdigest()
 
 
-def build_key(spec: Spec, backends: tuple[str, ...], form: str) -> str:
-    material = json.dumps({"spec": spec.source_hash, "generator": generator_digest(),
+def build_key(source_hash: str, backends: tuple[str, ...], form: str) -> str:
+    material = json.dumps({"spec": source_hash, "generator": generator_digest(),
                            "backends": list(backends), "form": form}, sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
 
@@ -110,17 +112,32 @@ def cache_root() -> Path:
 
 def build(spec: Spec | str | Path | dict[str, Any], out: str | Path | None = None, backend: str = "all",
           form: str = "auto") -> BuildResult:
-    """Generate the package for ``spec`` into ``out/<name>/`` (or the cache when ``out`` is None)."""
+    """Generate the package for ``spec`` into ``out/<name>/`` (or the cache when ``out`` is None).
+
+    A cache hit is recognised from the document's hash alone, before the spec is resolved: a
+    document that was built before was valid then, and its key says nothing has changed since.
+    """
     started = time.perf_counter()
     if form not in FORMS:
         raise SpecError("--form", f'"{form}" is not a form', "use auto, scalar or vector")
-    spec = spec if isinstance(spec, Spec) else parse_spec(spec)
     backends = resolve_backends(backend)
-    key = build_key(spec, backends, form)
-    if out is None:
-        package_dir, hit, manifest = _build_in_cache(spec, backends, form, key)
+    if isinstance(spec, Spec):
+        name, source_hash = spec.name, spec.source_hash
     else:
-        package_dir, hit, manifest = _build_in_directory(spec, backends, form, key, Path(out))
+        document = read_document(spec)
+        name, source_hash = document.get("name"), document_hash(document)
+        if not (isinstance(name, str) and re.match(NAME_PATTERN, name)):
+            spec = parse_spec(document)  # reports what is wrong with the name
+    key = build_key(source_hash, backends, form)
+    package_dir = (cache_root() / "packages" / key[:32] if out is None else Path(out)) / name
+    manifest = _valid_manifest(package_dir, key)
+    hit = manifest is not None
+    if manifest is None:
+        spec = spec if isinstance(spec, Spec) else parse_spec(document)
+        if out is None:
+            manifest = _build_in_cache(spec, backends, form, key, package_dir)
+        else:
+            manifest = _build_in_directory(spec, backends, form, key, package_dir)
     return BuildResult(package_dir, tuple(manifest["backends"]), manifest["form"], key, hit,
                        time.perf_counter() - started, tuple(sorted(manifest["files"])))
 
@@ -173,11 +190,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def _build_in_directory(spec: Spec, backends: tuple[str, ...], form: str, key: str,
-                        out: Path) -> tuple[Path, bool, dict[str, Any]]:
-    package_dir = out / spec.name
-    manifest = _valid_manifest(package_dir, key)
-    if manifest is not None:
-        return package_dir, True, manifest
+                        package_dir: Path) -> dict[str, Any]:
     chosen_form, files = generate(spec, backends, form)
     try:
         package_dir.mkdir(parents=True, exist_ok=True)
@@ -194,7 +207,7 @@ def _build_in_directory(spec: Spec, backends: tuple[str, ...], form: str, key: s
     except OSError as error:
         raise BuildError(f"cannot write the package to {package_dir}: {error.strerror or error}; "
                          "check that the output directory is writable, or choose another with --out") from None
-    return package_dir, False, manifest
+    return manifest
 
 
 def _previous_files(package_dir: Path) -> set[str]:
@@ -205,12 +218,8 @@ def _previous_files(package_dir: Path) -> set[str]:
         return set()
 
 
-def _build_in_cache(spec: Spec, backends: tuple[str, ...], form: str, key: str) -> tuple[Path, bool, dict[str, Any]]:
-    entry = cache_root() / "packages" / key[:32]
-    package_dir = entry / spec.name
-    manifest = _valid_manifest(package_dir, key)
-    if manifest is not None:
-        return package_dir, True, manifest
+def _build_in_cache(spec: Spec, backends: tuple[str, ...], form: str, key: str, package_dir: Path) -> dict[str, Any]:
+    entry = package_dir.parent
     chosen_form, files = generate(spec, backends, form)
     manifest = _manifest(spec, backends, chosen_form, key, files)
     try:
@@ -234,7 +243,7 @@ def _build_in_cache(spec: Spec, backends: tuple[str, ...], form: str, key: str) 
     except OSError as error:
         raise BuildError(f"cannot write to the cache {cache_root()}: {error.strerror or error}; "
                          "set SYMGRAD_CACHE to a writable directory") from None
-    return package_dir, False, manifest
+    return manifest
 
 
 def _discard(entry: Path) -> None:

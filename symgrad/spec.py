@@ -152,6 +152,11 @@ def canonical_json(document: Any) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
+def document_hash(document: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON: equal for documents that differ only in key order or spacing."""
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
+
+
 def read_document(source: str | Path | dict[str, Any]) -> dict[str, Any]:
     """A spec as parsed JSON: from a path, a JSON text, or a dict the caller already has."""
     if isinstance(source, dict):
@@ -276,7 +281,7 @@ def _resolve(doc: dict[str, Any]) -> Spec:
         frozen=frozen,
         dtype=doc.get("dtype", "float64"),
         example=example,
-        source_hash=hashlib.sha256(canonical_json(doc).encode()).hexdigest(),
+        source_hash=document_hash(doc),
     )
 
 
