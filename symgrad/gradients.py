@@ -103,7 +103,7 @@ class Gradients:
                 for other in layer.units)
             delta = rules.simplest_product(sp.Add(*(g * d for _, g, d in jacobian)))
             return UnitDerivative(unit, sp.diff(self.model.example_loss, unit.out), (), None, jacobian, delta)
-        dout_dnet = rules.activation_derivative(layer.activation, unit.net, unit.out, layer.spec.activation.slope)
+        dout_dnet = rules.activation_derivative(layer.spec.activation, unit.net, unit.out)
         if unit.is_output:
             dE_dout = sp.diff(self.model.example_loss, unit.out)
             paths: tuple[tuple[Unit, sp.Expr], ...] = ()
@@ -169,12 +169,12 @@ class Gradients:
         return self._cache[key]
 
     def _layer_rule(self, layer: ModelLayer) -> LayerRule:
-        name, slope = layer.activation, layer.spec.activation.slope
+        name = layer.activation
         if name == "softmax":
             forward = derivative = None
         else:
-            forward = rules.activation_function(name, slope)(Z)
-            derivative = rules.activation_derivative(name, Z, A, slope)
+            forward = rules.activation_function(layer.spec.activation)(Z)
+            derivative = rules.activation_derivative(layer.spec.activation, Z, A)
         if not layer.is_output:
             return LayerRule(layer.index, name, forward, derivative)
         term = self.model.loss_term(A, T)

@@ -130,7 +130,7 @@ class ModelLayer:
         unit = self.units[j]
         if self.activation == "softmax":
             return sp.exp(unit.net - self.lse)
-        activation = rules.activation_function(self.activation, self.spec.activation.slope)
+        activation = rules.activation_function(self.spec.activation)
         return activation(unit.net)
 
 
@@ -172,7 +172,7 @@ class Model:
     def loss_term(self, o: sp.Expr, t: sp.Expr) -> sp.Expr:
         """One output's share of the per-example loss (mse's 1/K included)."""
         spec = self.spec
-        return rules.loss_output_scale(spec.loss.name, spec.n_outputs) * rules.loss_term(spec.loss.name, o, t)
+        return rules.loss_output_scale(spec.loss.name, spec.n_outputs) * rules.loss_term(spec.loss, o, t)
 
     @cached_property
     def example_loss(self) -> sp.Expr:

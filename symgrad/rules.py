@@ -12,9 +12,12 @@ Each function's spelling in generated code (NumPy, C), in plain text and in LaTe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import sympy as sp
+
+if TYPE_CHECKING:
+    from .spec import Activation, Loss
 
 
 class Sigmoid(sp.Function):
@@ -143,6 +146,14 @@ SPELLINGS: dict[type, Spelling] = {
     sp.tanh: Spelling("np.tanh({0})", "tanh({0})", "tanh({0})", r"\tanh\left({0}\right)"),
     sp.exp: Spelling("np.exp({0})", "exp({0})", "exp({0})", r"e^{{{0}}}"),
     sp.log: Spelling("np.log({0})", "log({0})", "log({0})", r"\log\left({0}\right)"),
+    # Functions that formulas from the spec may use, and the derivatives SymPy gives for them.
+    sp.Abs: Spelling("np.abs({0})", "fabs({0})", "abs({0})", r"\left|{0}\right|"),
+    sp.sign: Spelling("np.sign({0})", "sg_sign({0})", "sign({0})", r"\operatorname{{sign}}\left({0}\right)",
+                      c_helper="sg_sign"),
+    sp.Heaviside: Spelling("np.heaviside({0}, {1})", "sg_heaviside({0}, {1})", "heaviside({0})",
+                           r"\theta\left({0}\right)", c_helper="sg_heaviside"),
+    sp.erf: Spelling("_erf({0})", "erf({0})", "erf({0})", r"\operatorname{{erf}}\left({0}\right)",
+                     numpy_helper="_erf"),
 }
 
 
@@ -150,8 +161,18 @@ def _identity(x: sp.Expr) -> sp.Expr:
     return x
 
 
-def activation_function(name: str, slope: float = 0.01) -> Callable[[sp.Expr], sp.Expr]:
+FORMULA_X = sp.Symbol("x", real=True)
+FORMULA_O, FORMULA_T = sp.symbols("o t", real=True)
+
+
+def activation_function(activation: "Activation") -> Callable[[sp.Expr], sp.Expr]:
     """The elementwise activation as a SymPy function of the net input (not softmax)."""
+    if activation.name == "custom":
+        from .expression import parse_formula
+
+        formula = parse_formula(activation.formula, {"x": FORMULA_X}, "activation")
+        return lambda net: formula.xreplace({FORMULA_X: net})
+    name, slope = activation.name, activation.slope
     table: dict[str, Callable[[sp.Expr], sp.Expr]] = {
         "sigmoid": Sigmoid,
         "tanh": sp.tanh,
@@ -163,10 +184,10 @@ def activation_function(name: str, slope: float = 0.01) -> Callable[[sp.Expr], s
     return table[name]
 
 
-def activation_derivative(name: str, net: sp.Symbol, out: sp.Symbol, slope: float = 0.01) -> sp.Expr:
+def activation_derivative(activation: "Activation", net: sp.Symbol, out: sp.Symbol) -> sp.Expr:
     """d out / d net for an elementwise activation, written through ``out`` wherever SymPy's
     derivative contains the activation itself (sigmoid: out*(1 - out); tanh: 1 - out**2)."""
-    function = activation_function(name, slope)
+    function = activation_function(activation)
     forward = function(net)
     derivative = sp.diff(forward, net)
     if forward != net:
@@ -174,8 +195,14 @@ def activation_derivative(name: str, net: sp.Symbol, out: sp.Symbol, slope: floa
     return derivative
 
 
-def loss_term(name: str, o: sp.Expr, t: sp.Expr) -> sp.Expr:
+def loss_term(loss: "Loss", o: sp.Expr, t: sp.Expr) -> sp.Expr:
     """One output's contribution to the per-example loss, before any averaging over outputs."""
+    name = loss.name
+    if name == "custom":
+        from .expression import parse_formula
+
+        formula = parse_formula(loss.formula, {"o": FORMULA_O, "t": FORMULA_T}, "loss")
+        return formula.xreplace({FORMULA_O: o, FORMULA_T: t})
     if name == "half_sse":
         return sp.Rational(1, 2) * (t - o) ** 2
     if name in ("sse", "mse"):

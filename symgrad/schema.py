@@ -85,11 +85,14 @@ SCHEMA: dict[str, Any] = {
                             {
                                 "type": "object",
                                 "additionalProperties": False,
-                                "required": ["name"],
+                                "description": 'Either {"name": ...} or {"expr": "..."}, a formula in x.',
                                 "properties": {
                                     "name": {"type": "string", "enum": list(ACTIVATIONS), "x-what": "activation"},
                                     "slope": {"type": "number", "minimum": 0, "maximum": 1,
                                               "description": "leaky_relu's slope for negative inputs (default 0.01)."},
+                                    "expr": {"type": "string", "x-what": "formula",
+                                             "description": "A formula in x: numbers, x, + - * / **, and exp, log, "
+                                                            "sqrt, abs, tanh, sigmoid, softplus, erf, max, min."},
                                 },
                             },
                         ],
@@ -127,9 +130,14 @@ SCHEMA: dict[str, Any] = {
                 {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": ["name"],
+                    "description": 'Either {"name": ...} or {"expr": "..."} (a per-output term in o and t), '
+                                   'with an optional "reduction".',
                     "properties": {
                         "name": {"type": "string", "enum": list(LOSSES), "x-what": "loss"},
+                        "expr": {"type": "string", "x-what": "formula",
+                                 "description": "One output's loss term in o (output) and t (target), summed over "
+                                                "the outputs: numbers, o, t, + - * / **, and exp, log, sqrt, abs, "
+                                                "tanh, sigmoid, softplus, erf, max, min."},
                         "reduction": {"type": "string", "enum": list(REDUCTIONS), "x-what": "reduction",
                                       "description": "mean (default) or sum over the batch's examples."},
                     },

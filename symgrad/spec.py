@@ -40,10 +40,13 @@ SHARED_BIAS_NAME = "b{k}"
 
 @dataclass(frozen=True)
 class Activation:
-    name: str
+    name: str  # a built-in's name, or "custom" with ``formula``
     slope: float = 0.01  # leaky_relu only
+    formula: str = ""  # custom only: a formula in x (symgrad.expression)
 
     def describe(self) -> str:
+        if self.name == "custom":
+            return self.formula
         return f"leaky_relu(slope={self.slope!r})" if self.name == "leaky_relu" else self.name
 
 
@@ -66,8 +69,9 @@ class Layer:
 
 @dataclass(frozen=True)
 class Loss:
-    name: str
+    name: str  # a built-in's name, or "custom" with ``formula``
     reduction: Literal["mean", "sum"] = "mean"
+    formula: str = ""  # custom only: one output's term in o and t
 
 
 @dataclass(frozen=True)
@@ -298,7 +302,16 @@ def _resolve_layer(raw: dict[str, Any], k: int, n_in: int, is_output: bool) -> L
     activation_raw = raw["activation"]
     if isinstance(activation_raw, str):
         activation = Activation(activation_raw)
+    elif "expr" in activation_raw:
+        if set(activation_raw) != {"expr"}:
+            raise SpecError(json_path(where + ("activation",)), 'a formula activation has only "expr"',
+                            'remove "name" and "slope", or remove "expr"')
+        _check_formula(activation_raw["expr"], ("x",), where + ("activation", "expr"))
+        activation = Activation("custom", formula=activation_raw["expr"])
     else:
+        if "name" not in activation_raw:
+            raise SpecError(json_path(where + ("activation",)), 'missing "name" or "expr"',
+                            'write {"name": "leaky_relu", "slope": 0.1} or {"expr": "x/(1+abs(x))"}')
         if "slope" in activation_raw and activation_raw["name"] != "leaky_relu":
             raise SpecError(json_path(where + ("activation", "slope")), "only leaky_relu takes a slope",
                             'remove "slope" or use "name": "leaky_relu"')
@@ -380,7 +393,16 @@ def _check_unique_names(inputs: tuple[str, ...], layers: list[Layer]) -> None:
 
 
 def _resolve_loss(raw: str | dict[str, Any], output: Layer, output_index: int) -> Loss:
-    loss = Loss(raw) if isinstance(raw, str) else Loss(raw["name"], raw.get("reduction", "mean"))
+    if isinstance(raw, str):
+        loss = Loss(raw)
+    elif ("name" in raw) == ("expr" in raw):
+        raise SpecError("$.loss", 'give either "name" or "expr"',
+                        'e.g. {"name": "mse", "reduction": "sum"} or {"expr": "(o-t)**2/2"}')
+    elif "expr" in raw:
+        _check_formula(raw["expr"], ("o", "t"), ("loss", "expr"))
+        loss = Loss("custom", raw.get("reduction", "mean"), raw["expr"])
+    else:
+        loss = Loss(raw["name"], raw.get("reduction", "mean"))
     where = json_path(("loss",) if isinstance(raw, str) else ("loss", "name"))
     if loss.name == "cross_entropy" and output.activation.name != "softmax":
         raise SpecError(where, f"cross_entropy needs a softmax output layer, not {output.activation.name}",
@@ -390,6 +412,13 @@ def _resolve_loss(raw: str | dict[str, Any], output: Layer, output_index: int) -
         raise SpecError(json_path(("layers", output_index, "units")), "a softmax layer needs at least 2 units",
                         "use sigmoid with binary_cross_entropy for one output")
     return loss
+
+
+def _check_formula(text: str, variables: tuple[str, ...], where: tuple[str | int, ...]) -> None:
+    from .expression import parse_formula
+    import sympy as sp
+
+    parse_formula(text, {name: sp.Symbol(name, real=True) for name in variables}, json_path(where))
 
 
 def _resolve_example(raw: dict[str, Any], n_inputs: int, n_outputs: int) -> Example:

@@ -131,7 +131,7 @@ def random_problem(spec: dict[str, Any], module: Any, rows: int = 5, seed: int =
     rng = np.random.default_rng(seed)
     theta = rng.normal(0.0, 0.7, module.N_PARAMETERS)
     X = rng.normal(0.0, 1.0, (rows, module.N_INPUTS))
-    loss = spec["loss"] if isinstance(spec["loss"], str) else spec["loss"]["name"]
+    loss = spec["loss"] if isinstance(spec["loss"], str) else spec["loss"].get("name", "custom")
     if loss == "cross_entropy":
         T = rng.dirichlet(np.ones(module.N_OUTPUTS), rows)
     elif loss == "binary_cross_entropy":

@@ -50,6 +50,10 @@ class NumPyCodePrinter(NumPyPrinter):
     def _print_Symbol(self, expr: sp.Symbol) -> str:
         return self.names.get(expr, expr.name)
 
+    def _module_format(self, fqn: str, register: bool = True) -> str:
+        # Generated modules import numpy as np (constants such as numpy.pi come through here).
+        return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else super()._module_format(fqn, register)
+
     def _print_Float(self, expr: sp.Float) -> str:
         return repr(float(expr))
 
@@ -59,12 +63,22 @@ class NumPyCodePrinter(NumPyPrinter):
             return f"1/{self.parenthesize(base, 1000)}"
         if exponent.is_Integer and exponent < 0:
             return f"1/{self.parenthesize(base, 1000)}**{-exponent}"
+        if exponent == sp.Rational(1, 2):
+            return f"np.sqrt({self._print(base)})"
+        if exponent == -sp.Rational(1, 2):
+            return f"1/np.sqrt({self._print(base)})"
         return super()._print_Pow(expr, rational)
 
     def _print_Max(self, expr: sp.Max) -> str:
-        text = self._print(expr.args[0])
-        for arg in expr.args[1:]:
-            text = f"np.maximum({text}, {self._print(arg)})"
+        return self._nested("np.maximum", expr.args)
+
+    def _print_Min(self, expr: sp.Min) -> str:
+        return self._nested("np.minimum", expr.args)
+
+    def _nested(self, function: str, args: tuple[sp.Expr, ...]) -> str:
+        text = self._print(args[0])
+        for arg in args[1:]:
+            text = f"{function}({text}, {self._print(arg)})"
         return text
 
 
