@@ -22,7 +22,14 @@ LOSSES = ("half_sse", "sse", "mse", "cross_entropy", "binary_cross_entropy")
 REDUCTIONS = ("mean", "sum")
 BIAS_MODES = ("per_unit", "shared", "none")
 SCHEMES = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "uniform", "zeros")
-OPTIMIZERS = ("sgd",)
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
+#: Which options each optimizer takes (PyTorch's names; defaults in symgrad.spec.OPTIMIZER_DEFAULTS).
+OPTIMIZER_OPTIONS = {
+    "sgd": ("momentum", "dampening", "nesterov", "weight_decay"),
+    "rmsprop": ("alpha", "eps", "momentum", "weight_decay"),
+    "adam": ("betas", "eps", "weight_decay"),
+    "adamw": ("betas", "eps", "weight_decay"),
+}
 DTYPES = ("float64", "float32")
 
 #: Largest count accepted for ``inputs`` or a layer's ``units`` (a spec is untrusted data).
@@ -150,8 +157,21 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "required": ["name", "learning_rate"],
             "properties": {
-                "name": {"type": "string", "enum": list(OPTIMIZERS), "x-what": "optimizer"},
+                "name": {"type": "string", "enum": list(OPTIMIZERS), "x-what": "optimizer",
+                         "description": "sgd, rmsprop, adam or adamw, with PyTorch's update rules and defaults."},
                 "learning_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e6},
+                "momentum": {"type": "number", "minimum": 0, "maximum": 1,
+                             "description": "sgd, rmsprop (default 0)."},
+                "dampening": {"type": "number", "minimum": 0, "maximum": 1, "description": "sgd (default 0)."},
+                "nesterov": {"type": "boolean", "description": "sgd (default false); needs momentum > 0."},
+                "weight_decay": {"type": "number", "minimum": 0, "maximum": 1e6,
+                                 "description": "L2 penalty added to the gradient (adamw: decoupled decay); "
+                                                "default 0, adamw 0.01."},
+                "alpha": {"type": "number", "minimum": 0, "maximum": 1, "description": "rmsprop (default 0.99)."},
+                "eps": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
+                        "description": "rmsprop, adam, adamw (default 1e-8)."},
+                "betas": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 0.999999999},
+                          "minItems": 2, "maxItems": 2, "description": "adam, adamw (default [0.9, 0.999])."},
             },
         },
         "initial": {

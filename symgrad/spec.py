@@ -76,8 +76,23 @@ class Loss:
 
 @dataclass(frozen=True)
 class Optimizer:
+    """An optimizer and its options, with PyTorch's names and defaults."""
+
     name: str = "sgd"
     learning_rate: float = 0.1
+    momentum: float = 0.0
+    dampening: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    alpha: float = 0.99
+    eps: float = 1e-8
+    beta1: float = 0.9
+    beta2: float = 0.999
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the optimizer keeps state between steps (so step needs a state array)."""
+        return self.name != "sgd" or self.momentum != 0
 
 
 @dataclass(frozen=True)
@@ -249,7 +264,7 @@ def _resolve(doc: dict[str, Any]) -> Spec:
     loss = _resolve_loss(doc["loss"], layers[-1], len(layers) - 1)
 
     raw_optimizer = doc.get("optimizer", {"name": "sgd", "learning_rate": 0.1})
-    optimizer = Optimizer(raw_optimizer["name"], float(raw_optimizer["learning_rate"]))
+    optimizer = _resolve_optimizer(raw_optimizer)
 
     parameter_names = {p for layer in layers for p in _layer_parameter_names(layer)}
     initial = doc.get("initial", {})
@@ -286,6 +301,31 @@ def _resolve(doc: dict[str, Any]) -> Spec:
         dtype=doc.get("dtype", "float64"),
         example=example,
         source_hash=document_hash(doc),
+    )
+
+
+def _resolve_optimizer(raw: dict[str, Any]) -> Optimizer:
+    name = raw["name"]
+    allowed = schema.OPTIMIZER_OPTIONS[name]
+    for key in raw:
+        if key not in ("name", "learning_rate") + allowed:
+            raise SpecError(json_path(("optimizer", key)), f'{name} has no option "{key}"',
+                            f"{name} takes: learning_rate, " + ", ".join(allowed))
+    if raw.get("nesterov") and (raw.get("momentum", 0) <= 0 or raw.get("dampening", 0) != 0):
+        raise SpecError(json_path(("optimizer", "nesterov")), "Nesterov momentum needs momentum > 0 and dampening 0",
+                        'set "momentum" (e.g. 0.9), or remove "nesterov"')
+    beta1, beta2 = raw.get("betas", (0.9, 0.999))
+    return Optimizer(
+        name=name,
+        learning_rate=float(raw["learning_rate"]),
+        momentum=float(raw.get("momentum", 0.0)),
+        dampening=float(raw.get("dampening", 0.0)),
+        nesterov=bool(raw.get("nesterov", False)),
+        weight_decay=float(raw.get("weight_decay", 0.01 if name == "adamw" else 0.0)),
+        alpha=float(raw.get("alpha", 0.99)),
+        eps=float(raw.get("eps", 1e-8)),
+        beta1=float(beta1),
+        beta2=float(beta2),
     )
 
 

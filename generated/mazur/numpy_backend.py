@@ -12,7 +12,8 @@ import numpy as np
 
 __all__ = [
     "NAME", "BACKEND", "FORM", "DTYPE", "N_INPUTS", "N_OUTPUTS", "N_PARAMETERS", "PARAMETER_NAMES",
-    "FROZEN", "LOSS", "REDUCTION", "OPTIMIZER", "LEARNING_RATE", "FORMULAS",
+    "FROZEN", "LOSS", "REDUCTION", "OPTIMIZER", "LEARNING_RATE", "OPTIMIZER_OPTIONS", "STATE_SIZE",
+    "STATE_LAYOUT", "FORMULAS",
     "initial_parameters", "initial_state", "forward", "loss", "gradient", "step", "train",
 ]
 
@@ -38,8 +39,12 @@ PARAMETER_NAMES = (
 FROZEN = ('b1', 'b2', )
 LOSS = "half_sse"
 REDUCTION = "mean"
-OPTIMIZER = "sgd"
+OPTIMIZER = 'sgd'
 LEARNING_RATE = 0.5
+OPTIMIZER_OPTIONS = {'momentum': 0.0, 'dampening': 0.0, 'nesterov': False, 'weight_decay': 0.0}
+# The optimizer state array: (PyTorch's name for the part, first index, length).
+STATE_LAYOUT = ()
+STATE_SIZE = 0
 
 _INITIAL = (
     0.15,  # w1
@@ -61,11 +66,12 @@ def initial_parameters():
 
 
 def initial_state():
-    """Optimizer state: plain SGD has none, so this is an empty array."""
-    return np.zeros(0, dtype=DTYPE)
+    """A fresh optimizer state (see STATE_LAYOUT; empty for plain SGD).  Keep it with theta to resume exactly."""
+    return np.zeros(STATE_SIZE, dtype=DTYPE)
 
-# LEARNING_RATE where a parameter trains, 0 where it is frozen.
-_STEP_SIZES = LEARNING_RATE * np.array([1, 1, 1, 1, 0, 1, 1, 1, 1, 0], dtype=DTYPE)
+# 1 where a parameter trains, 0 where it is frozen; LEARNING_RATE times that.
+_TRAINABLE = np.array([1, 1, 1, 1, 0, 1, 1, 1, 1, 0], dtype=DTYPE)
+_STEP_SIZES = LEARNING_RATE * _TRAINABLE
 
 
 def _sigmoid(x):
@@ -107,11 +113,18 @@ def _check_rows(value, name, width, rows=None):
     _check_contiguous(value, name)
 
 
-def _check_state(state):
-    if state is not None:
-        _check_array(state, "state", 1, "shape (0,) (plain SGD keeps no state)")
-        if state.shape[0] != 0:
-            raise ValueError(f"state: expected shape (0,) (plain SGD keeps no state), got {state.shape}")
+def _check_state(state, required):
+    if state is None:
+        if required and STATE_SIZE:
+            raise ValueError(f"state: {OPTIMIZER} keeps state between steps; pass state=initial_state() "
+                             f"(shape ({STATE_SIZE},)) and keep it for the next step")
+        return
+    _check_array(state, "state", 1, f"shape ({STATE_SIZE},) (see STATE_LAYOUT)")
+    if state.shape[0] != STATE_SIZE:
+        raise ValueError(f"state: expected shape ({STATE_SIZE},) (see STATE_LAYOUT), got {state.shape}")
+    _check_contiguous(state, "state")
+    if not state.flags.writeable:
+        raise ValueError("state: is read-only, but this function updates it in place")
 
 
 def _check_count(value, name, minimum):
@@ -222,33 +235,44 @@ def gradient(theta, X, T):
     return float(total), grad
 
 
-def _sgd_step(theta, X, T, grad):
-    total = _loss_and_gradient(theta, X, T, grad)
+def _update(theta, grad, state):
+    """SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): https://pytorch.org/docs/stable/generated/torch.optim.SGD.html"""
     grad *= _STEP_SIZES
     theta -= grad
+
+
+def _train_step(theta, X, T, grad, state):
+    total = _loss_and_gradient(theta, X, T, grad)
+    _update(theta, grad, state)
     return total
 
 
 def step(theta, X, T, state=None):
-    """One SGD step on the whole batch, in place (frozen parameters stay); the loss before it."""
-    _check_theta(theta, writable=True)
-    _check_rows(X, "X", N_INPUTS)
-    _check_rows(T, "T", N_OUTPUTS, X.shape[0])
-    _check_state(state)
-    return float(_sgd_step(theta, X, T, np.empty(N_PARAMETERS, dtype=DTYPE)))
+    """One optimizer step on the whole batch, in place (frozen parameters stay); the loss before it.
 
-
-def train(theta, X, T, epochs, batch_size=None, shuffle=False, seed=None, state=None):
-    """Many SGD steps in place; returns each epoch's mean step loss (float64, shape (epochs,)).
-
-    batch_size None means the full batch.  Without shuffle, batches are consecutive row slices
-    in order (the last may be shorter); with it, each epoch uses a permutation drawn from
-    np.random.default_rng(seed) (seed None: fresh entropy, not reproducible).
+    A stateful optimizer (see STATE_SIZE) needs state=initial_state(), updated in place too.
     """
     _check_theta(theta, writable=True)
     _check_rows(X, "X", N_INPUTS)
     _check_rows(T, "T", N_OUTPUTS, X.shape[0])
-    _check_state(state)
+    _check_state(state, required=True)
+    return float(_train_step(theta, X, T, np.empty(N_PARAMETERS, dtype=DTYPE), state))
+
+
+def train(theta, X, T, epochs, batch_size=None, shuffle=False, seed=None, state=None):
+    """Many optimizer steps in place; returns each epoch's mean step loss (float64, shape (epochs,)).
+
+    batch_size None means the full batch.  Without shuffle, batches are consecutive row slices
+    in order (the last may be shorter); with it, each epoch uses a permutation drawn from
+    np.random.default_rng(seed) (seed None: fresh entropy, not reproducible).  Without state, a
+    stateful optimizer starts from a fresh one; with it, state is updated in place.
+    """
+    _check_theta(theta, writable=True)
+    _check_rows(X, "X", N_INPUTS)
+    _check_rows(T, "T", N_OUTPUTS, X.shape[0])
+    _check_state(state, required=False)
+    if state is None:
+        state = initial_state()
     epochs = _check_count(epochs, "epochs", 1)
     n = X.shape[0]
     size = n if batch_size is None else min(_check_count(batch_size, "batch_size", 1), n)
@@ -266,7 +290,7 @@ def train(theta, X, T, epochs, batch_size=None, shuffle=False, seed=None, state=
         total = 0.0
         steps = 0
         for start in range(0, n, size):
-            total += _sgd_step(theta, Xe[start:start + size], Te[start:start + size], grad)
+            total += _train_step(theta, Xe[start:start + size], Te[start:start + size], grad, state)
             steps += 1
         losses[epoch] = total / steps
     return losses

@@ -35,6 +35,8 @@ def template_environment(folder: Path) -> jinja2.Environment:
 
 def _python_literal(value: object) -> str:
     """A str or number as a Python literal (what ``repr`` gives is valid source for these)."""
+    if isinstance(value, tuple) and all(isinstance(v, (int, float)) for v in value):
+        return repr(value)
     if not isinstance(value, (str, int, float)):
         raise TypeError(f"no Python literal for {type(value).__name__}")
     return repr(value)

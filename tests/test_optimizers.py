@@ -1,0 +1,155 @@
+"""Optimizers follow PyTorch's documented update rules; their state can be saved and resumed.
+
+The reference updates below are written from the torch.optim documentation's pseudocode, in the
+test, sharing nothing with the generated code.  Where PyTorch is installed, torch.optim itself is
+the second reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad
+from conftest import make_spec
+
+CONFIGS = [
+    {"name": "sgd", "learning_rate": 0.05},
+    {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
+    {"name": "sgd", "learning_rate": 0.05, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.01},
+    {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.001},
+    # RMSprop divides by the root of tiny averages: with larger steps its trajectory on this problem
+    # is chaotic, and one rounding difference grows past any tolerance within 100 steps.
+    {"name": "rmsprop", "learning_rate": 0.001},
+    {"name": "rmsprop", "learning_rate": 0.003, "alpha": 0.9, "eps": 1e-6, "momentum": 0.5, "weight_decay": 0.01},
+    {"name": "adam", "learning_rate": 0.01},
+    {"name": "adam", "learning_rate": 0.01, "betas": [0.8, 0.99], "eps": 1e-7, "weight_decay": 0.02},
+    {"name": "adamw", "learning_rate": 0.01},
+    {"name": "adamw", "learning_rate": 0.02, "betas": [0.85, 0.995], "weight_decay": 0.1},
+]
+
+
+class Reference:
+    """torch.optim's documented algorithms, one step at a time, on a NumPy theta."""
+
+    def __init__(self, config: dict, size: int) -> None:
+        self.c = dict(config)
+        self.t = 0
+        self.buf = np.zeros(size)
+        self.v = np.zeros(size)
+        self.m = np.zeros(size)
+
+    def step(self, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
+        c, lr = self.c, self.c["learning_rate"]
+        wd = c.get("weight_decay", 0.01 if c["name"] == "adamw" else 0.0)
+        self.t += 1
+        if c["name"] == "sgd":
+            g = g + wd * theta
+            mu = c.get("momentum", 0.0)
+            if mu:
+                self.buf = g.copy() if self.t == 1 else mu * self.buf + (1 - c.get("dampening", 0.0)) * g
+                g = g + mu * self.buf if c.get("nesterov") else self.buf
+            return theta - lr * g
+        if c["name"] == "rmsprop":
+            g = g + wd * theta
+            alpha, eps, mu = c.get("alpha", 0.99), c.get("eps", 1e-8), c.get("momentum", 0.0)
+            self.v = alpha * self.v + (1 - alpha) * g * g
+            if mu:
+                self.buf = mu * self.buf + g / (np.sqrt(self.v) + eps)
+                return theta - lr * self.buf
+            return theta - lr * g / (np.sqrt(self.v) + eps)
+        b1, b2 = c.get("betas", (0.9, 0.999))
+        eps = c.get("eps", 1e-8)
+        if c["name"] == "adamw":
+            theta = theta - lr * wd * theta
+        else:
+            g = g + wd * theta
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        m_hat = self.m / (1 - b1 ** self.t)
+        v_hat = self.v / (1 - b2 ** self.t)
+        return theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def _problem(config):
+    spec = make_spec([3, 4, 2], ["tanh", "sigmoid"], "half_sse", optimizer=config, frozen=["W1_1_1"])
+    module = symgrad.load(spec, backend="numpy")
+    rng = np.random.default_rng(2)
+    return module, rng.normal(size=module.N_PARAMETERS), rng.normal(size=(6, 3)), rng.uniform(size=(6, 2))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_hundred_steps_match_the_documented_rule(config):
+    module, theta, X, T = _problem(config)
+    reference = Reference(config, theta.size)
+    expected = theta.copy()
+    frozen = module.PARAMETER_NAMES.index("W1_1_1")
+    state = module.initial_state()
+    for _ in range(100):
+        _, grad = module.gradient(expected, X, T)
+        updated = reference.step(expected, grad)
+        updated[frozen] = expected[frozen]
+        expected = updated
+        module.step(theta, X, T, state=state)
+    np.testing.assert_allclose(theta, expected, rtol=1e-10, atol=1e-12)
+    assert theta[frozen] == _problem(config)[1][frozen]
+
+
+@pytest.mark.parametrize("config", CONFIGS[1::2], ids=lambda c: c["name"])
+def test_saved_state_resumes_exactly(config):
+    module, theta, X, T = _problem(config)
+    straight = theta.copy()
+    module.train(straight, X, T, 40, batch_size=4)
+    state = module.initial_state()
+    module.train(theta, X, T, 15, batch_size=4, state=state)
+    saved_theta, saved_state = theta.copy(), state.copy()
+    module.train(saved_theta, X, T, 25, batch_size=4, state=saved_state)
+    np.testing.assert_array_equal(saved_theta, straight)
+
+
+def test_stateful_step_needs_a_state():
+    module, theta, X, T = _problem(CONFIGS[6])
+    assert module.STATE_SIZE == 1 + 2 * module.N_PARAMETERS
+    assert [name for name, _, _ in module.STATE_LAYOUT] == ["step", "exp_avg", "exp_avg_sq"]
+    with pytest.raises(ValueError, match="adam keeps state between steps"):
+        module.step(theta, X, T)
+    with pytest.raises(ValueError, match=r"state: expected shape \(53,\)"):
+        module.step(theta, X, T, state=np.zeros(3))
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"name": "sgd", "learning_rate": 0.1, "betas": [0.9, 0.99]}, 'sgd has no option "betas"'),
+    ({"name": "adam", "learning_rate": 0.1, "momentum": 0.9}, 'adam has no option "momentum"'),
+    ({"name": "sgd", "learning_rate": 0.1, "nesterov": True}, "Nesterov momentum needs momentum > 0"),
+    ({"name": "adam", "learning_rate": 0.1, "betas": [0.9]}, "needs at least 2 item"),
+    ({"name": "adagrad", "learning_rate": 0.1}, "is not a known optimizer"),
+])
+def test_bad_optimizer_options(bad, words):
+    with pytest.raises(symgrad.SpecError, match=words):
+        symgrad.parse_spec(make_spec([2, 1], ["linear"], "mse", optimizer=bad))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_matches_torch_optim(config):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; torch.optim comparison skipped")
+    module, theta, X, T = _problem(config)
+    frozen = module.PARAMETER_NAMES.index("W1_1_1")
+    parameter = torch.tensor(theta.copy(), dtype=torch.float64, requires_grad=True)
+    options = {"lr": config["learning_rate"]}
+    for key in ("momentum", "dampening", "nesterov", "weight_decay", "alpha", "eps"):
+        if key in config:
+            options[key] = config[key]
+    if "betas" in config:
+        options["betas"] = tuple(config["betas"])
+    optimizer = {"sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
+                 "adamw": torch.optim.AdamW}[config["name"]]([parameter], **options)
+    state = module.initial_state()
+    for _ in range(100):
+        _, grad = module.gradient(parameter.detach().numpy().copy(), X, T)
+        keep = parameter.detach()[frozen].item()
+        parameter.grad = torch.tensor(grad)
+        optimizer.step()
+        with torch.no_grad():
+            parameter[frozen] = keep
+        module.step(theta, X, T, state=state)
+    np.testing.assert_allclose(theta, parameter.detach().numpy(), rtol=1e-10, atol=1e-12)
