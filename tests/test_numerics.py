@@ -1,0 +1,89 @@
+"""Saturated logits and huge inputs: losses and gradients stay finite and match mpmath at 50 digits.
+
+Overflow, division by zero and invalid operations raise here (underflow to 0 is exact enough), so an overflow inside the generated
+code (exp of a large number, log of 0) fails the test even when its result would be discarded.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+import symgrad
+
+mpmath.mp.dps = 50
+
+
+def one_layer(activation: str, loss: str, n: int) -> dict:
+    return {"name": f"one_{activation}_{loss}", "inputs": n,
+            "layers": [{"units": n, "activation": activation, "bias": "none"}], "loss": loss}
+
+
+def exact_softmax_cross_entropy(Z, T):
+    """Mean cross-entropy and dE/dZ (per row, divided by n) in 50-digit arithmetic."""
+    n = len(Z)
+    loss = mpmath.mpf(0)
+    grad = []
+    for z, t in zip(Z, T):
+        z = [mpmath.mpf(float(v)) for v in z]
+        lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z))
+        loss += -mpmath.fsum(mpmath.mpf(float(ti)) * (zi - lse) for zi, ti in zip(z, t))
+        grad.append([mpmath.exp(zi - lse) * mpmath.fsum(map(float, t)) - float(ti) for zi, ti in zip(z, t)])
+    return float(loss / n), np.array([[float(g / n) for g in row] for row in grad])
+
+
+def exact_sigmoid_bce(Z, T):
+    n = len(Z)
+    loss = mpmath.mpf(0)
+    grad = []
+    for z, t in zip(Z, T):
+        row = []
+        for zi, ti in zip(z, t):
+            zi, ti = mpmath.mpf(float(zi)), mpmath.mpf(float(ti))
+            softplus = mpmath.log1p(mpmath.exp(zi))
+            loss += softplus - ti * zi
+            row.append(float((1 / (1 + mpmath.exp(-zi)) - ti) / n))
+        grad.append(row)
+    return float(loss / n), np.array(grad)
+
+
+@pytest.mark.parametrize("form", ["scalar", "vector"])
+@pytest.mark.parametrize("loss, exact", [("cross_entropy", exact_softmax_cross_entropy),
+                                         ("binary_cross_entropy", exact_sigmoid_bce)])
+def test_saturated_logits(form, loss, exact):
+    activation = "softmax" if loss == "cross_entropy" else "sigmoid"
+    module = symgrad.load(one_layer(activation, loss, 3), backend="numpy", form=form)
+    theta = np.eye(3).ravel().copy()  # W = I, so the logits are the inputs
+    X = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 999.0, 1000.0], [1e4, -1e4, 5.0]])
+    T = np.array([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    expected_loss, dZ = exact(X, T)
+    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        value, grad = module.gradient(theta, X, T)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    assert value == pytest.approx(expected_loss, rel=1e-12)
+    np.testing.assert_allclose(grad.reshape(3, 3), dZ.T @ X, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("form", ["scalar", "vector"])
+@pytest.mark.parametrize("activation", ["sigmoid", "softplus", "tanh"])
+def test_hidden_activations_with_inputs_up_to_1e4(form, activation):
+    spec = {"name": f"huge_{activation}", "inputs": 2,
+            "layers": [{"units": 2, "activation": activation}, {"units": 1, "activation": "linear"}],
+            "loss": "half_sse"}
+    module = symgrad.load(spec, backend="numpy", form=form)
+    theta = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.5, -0.5, 0.1])
+    X = np.array([[1e4, -1e4], [-1e4, 1e4], [30.0, -40.0]])
+    T = np.array([[1.0], [-1.0], [0.0]])
+    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        value, grad = module.gradient(theta, X, T)
+
+    def f(v):  # the activation in 50 digits
+        v = mpmath.mpf(float(v))
+        return {"sigmoid": lambda: 1 / (1 + mpmath.exp(-v)), "softplus": lambda: mpmath.log1p(mpmath.exp(v)),
+                "tanh": lambda: mpmath.tanh(v)}[activation]()
+
+    outputs = [0.5 * f(x[0]) - 0.5 * f(x[1]) + mpmath.mpf("0.1") for x in X]
+    expected = float(mpmath.fsum((o - float(t[0])) ** 2 / 2 for o, t in zip(outputs, T)) / 3)
+    assert value == pytest.approx(expected, rel=1e-12)
+    assert np.all(np.isfinite(grad))
