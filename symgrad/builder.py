@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,7 @@ from .schema import NAME_PATTERN
 from .spec import Spec, document_hash, parse_spec, read_document
 
 MANIFEST = "symgrad-build.json"
-BACKENDS = ("numpy",)
+BACKENDS = ("numpy", "c")
 FORMS = ("auto", "scalar", "vector")
 
 
@@ -65,7 +66,18 @@ def generate(spec: Spec, backends: tuple[str, ...] = ("numpy",), form: str = "au
     model = build_model(spec)
     gradients = differentiate(model)
     program = optimize(gradients, form)
-    files = emit_package(program, gradients, initial_parameters(spec), backends)
+    initial = initial_parameters(spec)
+    try:
+        files = emit_package(program, gradients, initial, backends)
+        if "c" in backends:
+            from .compiler import compile_package
+            files.update(compile_package(files, spec.name, cache_root()))
+    except BuildError as error:
+        if "c" not in backends or backends == ("c",):
+            raise
+        # --backend all: C where it works, with a warning where it does not
+        warnings.warn(f"symgrad: building {spec.name} without the C backend: {error}", stacklevel=3)
+        files = emit_package(program, gradients, initial, tuple(b for b in backends if b != "c"))
     return program.form, files
 
 
@@ -82,17 +94,33 @@ def generator_digest() -> str:
 
 
 def build_key(source_hash: str, backends: tuple[str, ...], form: str) -> str:
+    toolchain = None
+    if "c" in backends:  # a compiled extension is only valid for its compiler and Python ABI
+        from .compiler import toolchain_fingerprint
+        toolchain = toolchain_fingerprint()
     material = json.dumps({"spec": source_hash, "generator": generator_digest(),
-                           "backends": list(backends), "form": form}, sort_keys=True)
+                           "backends": list(backends), "form": form, "toolchain": toolchain}, sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
 def resolve_backends(backend: str) -> tuple[str, ...]:
+    """The backends to build: ``all``/``auto`` is every backend this machine can build (C only
+    with a working compiler, else a warning); ``c`` without a compiler is a BuildError."""
+    from .compiler import unavailable_reason
+
     if backend in ("all", "auto"):
-        return BACKENDS
+        reason = unavailable_reason()
+        if reason is None:
+            return BACKENDS
+        warnings.warn(f"symgrad: building without the C backend: {reason}", stacklevel=3)
+        return tuple(b for b in BACKENDS if b != "c")
     if backend not in BACKENDS:
         raise SpecError("--backend", f'"{backend}" is not an available backend',
                         "use one of: " + ", ".join(BACKENDS + ("all",)))
+    if backend == "c":
+        reason = unavailable_reason()
+        if reason is not None:
+            raise BuildError(f"cannot build the C backend: {reason}; or build with --backend numpy")
     return (backend,)
 
 
@@ -162,7 +190,7 @@ def _manifest(spec: Spec, backends: tuple[str, ...], form: str, key: str, files:
         "spec": spec.name,
         "spec_hash": spec.source_hash,
         "symgrad": __version__,
-        "backends": list(backends),
+        "backends": [b for b in backends if f"{b}_backend.py" in files],  # C may have been skipped
         "form": form,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }

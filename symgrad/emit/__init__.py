@@ -59,13 +59,18 @@ def provenance(program: Program) -> dict[str, object]:
 def emit_package(program: Program, gradients: Gradients, initial: np.ndarray,
                  backends: tuple[str, ...] = ("numpy",)) -> dict[str, bytes]:
     """Every file of the package ``<name>/`` for the given backends: relative path -> content."""
+    from .c import preferred_backends
     from .numpy import emit_numpy
 
     files: dict[str, bytes] = {}
-    if "numpy" in backends:
+    if "numpy" in backends or "c" in backends:  # the C module re-exports the NumPy module's constants
         files.update(emit_numpy(program, initial, gradients))
+    if "c" in backends:
+        from .c import emit_c
+
+        files.update(emit_c(program, initial, gradients))
     environment = template_environment(Path(__file__).parent)
     init = environment.get_template("package_init.py.jinja").render(
-        meta=provenance(program), backends=[b for b in ("c", "numpy") if b in backends])
+        meta=provenance(program), backends=preferred_backends(program, backends))
     files["__init__.py"] = init.encode()
     return files

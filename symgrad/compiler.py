@@ -1,0 +1,200 @@
+"""Compiling the C backend's extension with nothing but a C compiler.
+
+The command comes from the running Python's own ``sysconfig`` (its compiler, CFLAGS, the
+flags for shared objects and the link step, its include directory and EXT_SUFFIX) plus
+NumPy's include directory; ``$CC`` replaces the compiler when set.  No setuptools, cffi or
+Cython is involved.  ``-g`` is dropped from Python's CFLAGS (it only slows the compiler down).
+
+Compiled extensions are cached in ``<cache>/c/<key>/`` where the key covers the C sources,
+the full compiler command, the compiler's ``--version`` text, the Python ABI (EXT_SUFFIX),
+NumPy's version and symgrad's version.  A compile writes to a temporary name in that folder
+and appears by ``os.replace``, so processes compiling the same sources at once all end with a
+correct file.  A failed compile raises :class:`BuildError` with the compiler's own message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from . import __version__
+from .errors import BuildError
+
+#: How long one compile may take before it counts as failed.
+TIMEOUT_SECONDS = 600
+
+
+def compiler() -> list[str]:
+    """The C compiler as an argument list: ``$CC`` when set, else the one Python was built with."""
+    text = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return shlex.split(text)
+
+
+def _config_flags(name: str) -> list[str]:
+    return shlex.split(sysconfig.get_config_var(name) or "")
+
+
+def compile_flags() -> list[str]:
+    """Python's CFLAGS for extensions (without -g) and the flags for position-independent code."""
+    flags = [f for f in _config_flags("CFLAGS") if f != "-g" and not f.startswith("-g")]
+    return flags + _config_flags("CCSHARED")
+
+
+def link_flags() -> list[str]:
+    """The flags of Python's LDSHARED after its compiler name (-shared, or -bundle on macOS)."""
+    ldshared = _config_flags("LDSHARED")
+    built_with = shlex.split(sysconfig.get_config_var("CC") or "")
+    if built_with and ldshared[:len(built_with)] == built_with:
+        ldshared = ldshared[len(built_with):]
+    elif ldshared:
+        ldshared = ldshared[1:]
+    return ldshared or ["-shared"]
+
+
+def include_dirs() -> list[str]:
+    import numpy
+
+    return [sysconfig.get_paths()["include"], numpy.get_include()]
+
+
+def extension_suffix() -> str:
+    return sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+
+
+def compile_command(source: str, output: str, include: list[str]) -> list[str]:
+    """The command that compiles one translation unit ``source`` to the object file ``output``."""
+    return compiler() + compile_flags() + [f"-I{d}" for d in include_dirs() + include] + ["-c", source, "-o", output]
+
+
+def link_command(objects: list[str], output: str) -> list[str]:
+    """The command that links ``objects`` into the extension ``output``."""
+    return compiler() + objects + ["-o", output] + link_flags() + ["-lm"]
+
+
+def unavailable_reason() -> str | None:
+    """Why no C extension can be compiled here, or None when a compiler and headers are present."""
+    cc = compiler()
+    if not cc or shutil.which(cc[0]) is None:
+        return (f"no C compiler found (looked for {cc[0] if cc else 'cc'!r}); install gcc or clang, "
+                "or set CC to a C compiler")
+    try:
+        headers = include_dirs()
+    except ImportError:
+        return "NumPy is not installed"
+    if not (Path(headers[0]) / "Python.h").is_file():
+        return (f"Python's C headers are missing ({headers[0]}/Python.h); install the Python "
+                "development package (e.g. python3-dev)")
+    return None
+
+
+@lru_cache(maxsize=8)
+def _compiler_version(cc: tuple[str, ...]) -> str:
+    try:
+        result = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=30)
+        return result.stdout.strip()
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"unknown ({error})"
+
+
+def toolchain_fingerprint() -> str:
+    """What, besides the sources, decides the compiled bytes; cheap (no subprocess)."""
+    import numpy
+
+    material = {"cc": compiler(), "cflags": compile_flags(), "ldflags": link_flags(),
+                "ext": extension_suffix(), "soabi": sysconfig.get_config_var("SOABI"),
+                "numpy": numpy.__version__, "symgrad": __version__}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def artifact_key(sources: dict[str, bytes], module: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"toolchain": toolchain_fingerprint(), "module": module,
+                              "compiler": _compiler_version(tuple(compiler()))}).encode())
+    for name, data in sorted(sources.items()):
+        digest.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+    return digest.hexdigest()
+
+
+def compile_extension(sources: dict[str, bytes], compile_order: list[str], module: str,
+                      cache: Path) -> bytes:
+    """The compiled extension ``module`` (its file's bytes) from ``sources``, via the cache.
+
+    ``sources`` maps file names to contents (headers included); ``compile_order`` names the
+    translation units.  The result is cached under ``cache/c/<key>/``.
+    """
+    reason = unavailable_reason()
+    if reason is not None:
+        raise BuildError(f"cannot build the C backend: {reason}")
+    key = artifact_key(sources, module)
+    folder = cache / "c" / key[:32]
+    target = folder / (module + extension_suffix())
+    with contextlib.suppress(OSError):
+        return target.read_bytes()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".build.") as workdir:
+            work = Path(workdir)
+            for name, data in sources.items():
+                (work / name).write_bytes(data)
+            output = work / (module + extension_suffix())
+            # the translation units compile in parallel (the glue's Python and NumPy headers
+            # take most of the time), then one link
+            objects = [str(work / (name + ".o")) for name in compile_order]
+            _run([compile_command(str(work / name), obj, [str(work)]) for name, obj in zip(compile_order, objects)],
+                 work)
+            _run([link_command(objects, str(output))], work)
+            if not output.is_file():
+                raise BuildError(f"the C compiler did not produce {output.name}")
+            data = output.read_bytes()
+            os.replace(output, target)
+        return data
+    except OSError as error:
+        raise BuildError(f"cannot write the compiled C extension to {folder}: {error.strerror or error}; "
+                         "set SYMGRAD_CACHE to a writable directory") from None
+
+
+def _run(commands: list[list[str]], cwd: Path) -> None:
+    """Run the commands at once; a BuildError with the compiler's own message when one fails."""
+    running = []
+    try:
+        for argv in commands:
+            try:
+                running.append((argv, subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE,
+                                                       stderr=subprocess.PIPE, text=True)))
+            except OSError as error:
+                raise BuildError(f"cannot run the C compiler {argv[0]!r}: {error.strerror or error}; "
+                                 "set CC to a working C compiler") from None
+        for argv, process in running:
+            try:
+                out, err = process.communicate(timeout=TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                raise BuildError(f"the C compiler took more than {TIMEOUT_SECONDS} s; "
+                                 "build with --backend numpy") from None
+            if process.returncode != 0:
+                message = (err or out).strip()
+                raise BuildError(f"the C compiler failed (exit status {process.returncode}):\n"
+                                 f"$ {shlex.join(argv)}\n{message}")
+    finally:
+        for _, process in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def compile_package(files: dict[str, bytes], name: str, cache: Path) -> dict[str, bytes]:
+    """The compiled extension of a generated package's C sources: {file name: bytes}."""
+    from .emit.c import EXTENSION
+
+    sources = {path: data for path, data in files.items() if path in (f"{name}.h", f"{name}.c", "c_backend.c")}
+    if len(sources) != 3:
+        raise BuildError(f"the package {name} has no C sources to compile")
+    return {EXTENSION + extension_suffix(): compile_extension(sources, ["c_backend.c", f"{name}.c"], EXTENSION, cache)}

@@ -1,0 +1,358 @@
+"""The C backend: prints a :class:`Program` as a standalone C99 kernel plus a CPython extension.
+
+Files of a generated package (``<name>`` is the spec's name)::
+
+    <name>.h, <name>.c   the kernel: C99, only <math.h>; no malloc, no globals, no Python.
+                         The caller owns every buffer (``<name>_scratch_size()`` says how many
+                         reals the scratch buffer needs); parameter names, sizes and the frozen
+                         flags are queryable from C.  forward, loss, gradient, step and the
+                         whole training loop (``<name>_train``: every epoch and minibatch) are
+                         kernel functions.
+    c_backend.c          the extension glue: argument checks, then one kernel call.  forward,
+                         loss, gradient and step are METH_FASTCALL functions; train releases
+                         the GIL for all its epochs.
+    c_backend.py         the generated-module contract (DESIGN.md section 5): the constants,
+                         FORMULAS and initial values come from the NumPy module of the same
+                         package (so the two cannot drift), the computations from the extension.
+    _c_kernel<EXT>       the compiled extension (added by :mod:`symgrad.compiler`).
+
+Straight-line code or loops.  A :class:`ScalarProgram` is printed as straight-line C per
+example: every unit's net input, output and delta is a named local, and the chain rule reads
+top to bottom.  A :class:`VectorProgram` is printed as loops over each layer's units with the
+layer's elementwise rules inside, so its size does not depend on the widths.  Straight-line C
+beats the loops only for small networks and makes gcc slow for big ones (DESIGN.md section 3);
+measured here with gcc 12 -O3 (step, batch of 1, median of 2000 calls inside C):
+
+    network   params   straight-line: gcc s, ns/step   loops: gcc s, ns/step
+    2-2-2         12          0.16 s,  37 ns            0.17 s,  64 ns
+    4-8-4         76          0.20 s,  95 ns            0.17 s, 140 ns
+    8-16-8       280          0.36 s, 330 ns            0.17 s, 410 ns
+    16-32-10     874          1.05 s, 1.2 us            0.17 s, 1.1 us
+
+so straight-line code pays while a network has a few hundred parameters and stops paying
+near a thousand, while its compile time keeps growing.  The C backend follows the program's
+form (``symgrad.program.SCALAR_LIMIT``) but never prints a straight-line function for more than
+:data:`C_SCALAR_MAX` parameters: a larger scalar program (``form="scalar"`` forced on a big
+network) is printed as loops instead, which keeps every generated function's size bounded.
+
+Arithmetic follows the NumPy backend operation for operation (the same stable sigmoid, the
+same logits-based logarithms, the batch reduction applied to the summed gradient), so the
+two agree to rounding.  ``"dtype": "float32"`` makes ``<name>_real`` a float and every
+literal and libm call single precision; losses are accumulated in double.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.printing.c import C99CodePrinter
+from sympy.printing.precedence import precedence
+
+from ... import rules
+from ...errors import BuildError, InternalError
+from ...gradients import A, LOGP, T, Z, Gradients
+from ...program import Program, ScalarProgram, VectorProgram, optimize
+from .. import provenance, template_environment
+
+#: Straight-line C is never printed for more parameters than this (see the module docstring).
+C_SCALAR_MAX = 400
+
+#: backend="auto" prefers C up to this many parameters, NumPy above (module docstring).
+AUTO_C_MAX_PARAMETERS = 20_000
+
+#: The extension module's name inside a generated package.
+EXTENSION = "_c_kernel"
+
+_TEMPLATES = template_environment(Path(__file__).parent)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_LIBM = frozenset({"exp", "log", "tanh", "fabs", "sqrt", "pow", "fmax", "fmin", "log1p", "erf"})
+
+
+class CCodePrinter(C99CodePrinter):
+    """Prints expressions as C99 in the kernel's ``real`` type; refuses what it cannot spell.
+
+    ``names`` renames symbols (the template symbols of layer rules become array elements).
+    For float32, literals get an ``F`` suffix and libm calls their ``f`` variants, so nothing
+    is silently computed in double.
+    """
+
+    def __init__(self, dtype: str, names: dict[sp.Symbol, str] | None = None) -> None:
+        super().__init__({"strict": True, "math_macros": {}})  # M_PI and friends are not C99
+        self.dtype = dtype
+        self.single = dtype == "float32"
+        self.names = names or {}
+        self.helpers: set[str] = set()
+
+    # -- names and numbers --------------------------------------------------------------------
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        name = self.names.get(expr, expr.name)
+        if expr not in self.names and not _IDENTIFIER.fullmatch(name):
+            raise InternalError(f"the C printer got a symbol that is not an identifier: {name!r}")
+        return name
+
+    def literal(self, value: float) -> str:
+        text = repr(float(value))
+        if text in ("inf", "-inf", "nan"):
+            raise BuildError(f"a formula contains the constant {text}, which C code cannot spell")
+        return text + ("F" if self.single else "")
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return self.literal(float(expr))
+
+    def _print_Rational(self, expr: sp.Rational) -> str:
+        return f"({self.literal(expr.p)}/{self.literal(expr.q)})"
+
+    def _print_Half(self, expr: sp.Rational) -> str:
+        return self.literal(0.5)
+
+    def _print_Integer(self, expr: sp.Integer) -> str:
+        return str(int(expr))
+
+    def _print_Exp1(self, expr: sp.Expr) -> str:
+        return self.libm("exp") + "(1)"
+
+    def libm(self, name: str) -> str:
+        return name + ("f" if self.single else "")
+
+    # -- functions: the rule table's C spelling --------------------------------------------------
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        spelling = rules.SPELLINGS.get(type(expr))
+        if spelling is not None:
+            if spelling.c_helper:
+                self.helpers.add(spelling.c_helper)
+            text = spelling.c.format(*(self._print(arg) for arg in expr.args))
+            head, _, rest = text.partition("(")
+            return (self.libm(head) + "(" + rest) if head in _LIBM else text
+        return super()._print(expr, **kwargs)
+
+    def _print_Pow(self, expr: sp.Pow) -> str:
+        base, exponent = expr.args
+        if exponent.is_Integer and 1 < abs(int(exponent)) <= 3:
+            # parenthesized whole, so that it stays one factor after a division sign
+            factor = self.parenthesize(base, precedence(expr))
+            product = "(" + "*".join([factor] * abs(int(exponent))) + ")"
+            return product if exponent > 0 else f"({self.literal(1)}/{product})"
+        if exponent == -1:
+            return f"{self.literal(1)}/{self.parenthesize(base, 1000)}"
+        if exponent == sp.S.Half:
+            return f"{self.libm('sqrt')}({self._print(base)})"
+        return f"{self.libm('pow')}({self._print(base)}, {self._print(exponent)})"
+
+    def _print_Max(self, expr: sp.Max) -> str:
+        text = self._print(expr.args[0])
+        for arg in expr.args[1:]:
+            text = f"{self.libm('fmax')}({text}, {self._print(arg)})"
+        return text
+
+    def _print_Min(self, expr: sp.Min) -> str:
+        text = self._print(expr.args[0])
+        for arg in expr.args[1:]:
+            text = f"{self.libm('fmin')}({text}, {self._print(arg)})"
+        return text
+
+    def _print_erf(self, expr: sp.Expr) -> str:
+        return f"{self.libm('erf')}({self._print(expr.args[0])})"
+
+    def _print_Pi(self, expr: sp.Expr) -> str:
+        return self.literal(float(sp.pi))  # M_PI is not C99
+
+
+def preferred_backends(program: Program, backends: tuple[str, ...]) -> list[str]:
+    """The built backends, fastest first: what ``import <name>`` and ``backend="auto"`` take.
+
+    C first while a network has at most :data:`AUTO_C_MAX_PARAMETERS` parameters, NumPy first
+    above (see the module docstring for the measurements behind the rule).
+    """
+    order = ("c", "numpy") if program.spec.n_parameters <= AUTO_C_MAX_PARAMETERS else ("numpy", "c")
+    return [b for b in order if b in backends]
+
+
+def unsupported_reason(program: Program) -> str | None:
+    """Why the C backend cannot print ``program``, or None when it can."""
+    optimizer = program.spec.optimizer
+    if optimizer.name != "sgd":
+        return f'the C backend implements plain SGD only, not the "{optimizer.name}" optimizer'
+    for field in ("momentum", "weight_decay"):
+        if getattr(optimizer, field, 0):
+            return f"the C backend implements plain SGD only (no {field})"
+    if getattr(optimizer, "nesterov", False):
+        return "the C backend implements plain SGD only (no nesterov)"
+    for layer in program.spec.layers:
+        if getattr(layer, "l1", 0) or getattr(layer, "l2", 0):
+            return "the C backend has no l1/l2 penalties yet"
+    if getattr(program.spec.loss, "label_smoothing", 0):
+        return "the C backend has no label smoothing yet"
+    return None
+
+
+def emit_c(program: Program, initial: np.ndarray, gradients: Gradients) -> dict[str, bytes]:
+    """``<name>.h``, ``<name>.c``, ``c_backend.c`` and ``c_backend.py`` for ``program``.
+
+    The package must also hold the NumPy module (``numpy_backend.py``), whose constants and
+    FORMULAS the C module re-exports.
+    """
+    reason = unsupported_reason(program)
+    if reason is not None:
+        raise BuildError(reason + "; build with --backend numpy")
+    spec = program.spec
+    if not _PARAMETER_NAME.fullmatch(spec.name):
+        raise InternalError(f"spec name {spec.name!r} is not a C identifier")
+    if isinstance(program, ScalarProgram) and spec.n_parameters > C_SCALAR_MAX:
+        program = optimize(gradients, "vector")
+    printer = CCodePrinter(spec.dtype)
+    try:
+        if isinstance(program, ScalarProgram):
+            body = _scalar_context(program, printer)
+        elif isinstance(program, VectorProgram):
+            body = _vector_context(program, printer)
+        else:
+            raise InternalError(f"the C emitter got a {type(program).__name__}")
+    except sp.printing.codeprinter.PrintMethodNotImplementedError as error:
+        raise BuildError(f"the C backend cannot print a formula of this spec ({error}); "
+                         "build with --backend numpy") from None
+    context = {
+        "meta": provenance(program),
+        "spec": spec,
+        "name": spec.name,
+        "guard": f"SYMGRAD_{spec.name.upper()}_H",
+        "real": "float" if spec.dtype == "float32" else "double",
+        "f": "f" if spec.dtype == "float32" else "",
+        "F": "F" if spec.dtype == "float32" else "",
+        "dtype": spec.dtype,
+        "npy_type": "NPY_FLOAT32" if spec.dtype == "float32" else "NPY_FLOAT64",
+        "n_inputs": spec.n_inputs,
+        "n_outputs": spec.n_outputs,
+        "n_parameters": spec.n_parameters,
+        "learning_rate": printer.literal(spec.optimizer.learning_rate),
+        "mean": spec.loss.reduction == "mean",
+        "names": _parameter_name_table(program),
+        "frozen": [spec.parameter_names.index(name) for name in spec.frozen],
+        "trainable_runs": _trainable_runs(spec),
+        "helpers": sorted(printer.helpers),
+        "extension": EXTENSION,
+        **body,
+    }
+    for name in context["helpers"]:
+        if not name.startswith("sg_"):
+            raise InternalError(f"unknown C helper {name!r}")
+    files = {
+        f"{spec.name}.h": _TEMPLATES.get_template("kernel.h.jinja").render(context),
+        f"{spec.name}.c": _TEMPLATES.get_template("kernel.c.jinja").render(context),
+        "c_backend.c": _TEMPLATES.get_template("c_backend.c.jinja").render(context),
+        "c_backend.py": _TEMPLATES.get_template("c_backend.py.jinja").render(context),
+    }
+    return {path: text.encode() for path, text in files.items()}
+
+
+def _trainable_runs(spec) -> list[tuple[int, int]]:
+    """[start, stop) ranges of theta that the optimizer updates (everything but the frozen)."""
+    frozen = sorted(spec.parameter_names.index(name) for name in spec.frozen)
+    runs, start = [], 0
+    for index in frozen + [spec.n_parameters]:
+        if index > start:
+            runs.append((start, index))
+        start = index + 1
+    return runs
+
+
+def _parameter_name_table(program: Program) -> dict[str, Any]:
+    """How ``<name>_parameter_name`` finds a name: a table of the names, or, for a layer whose
+    names symgrad generated, the pattern W{k}_{j}_{i} / b{k}_{j} filled in at run time."""
+    from ..numpy import name_groups
+
+    spec = program.spec
+    groups = []
+    offset = 0
+    for group in name_groups(spec):
+        if "pattern" in group:
+            loops = group["loops"]
+            count = int(np.prod([n for _, n in loops]))
+            # W{k}_{j}_{i} -> the letter and layer number before the indices
+            head = group["pattern"].split("_{")[0]
+            if not _PARAMETER_NAME.fullmatch(head):
+                raise InternalError(f"unexpected name pattern {group['pattern']!r}")
+            groups.append({"start": offset, "stop": offset + count, "head": head,
+                           "inner": loops[1][1] if len(loops) == 2 else 0})
+        else:
+            names = group["names"]
+            for name in names:
+                if not _PARAMETER_NAME.fullmatch(name):
+                    raise InternalError(f"parameter name {name!r} is not an identifier")
+            count = len(names)
+            groups.append({"start": offset, "stop": offset + count, "names": names})
+        offset += count
+    if offset != spec.n_parameters:
+        raise InternalError("parameter name groups do not cover theta")
+    return {"groups": groups}
+
+
+def _lines(blocks, printer: CCodePrinter) -> list[dict[str, Any]]:
+    return [{"title": block.title,
+             "lines": [{"target": printer.doprint(a.target), "expr": printer.doprint(a.expr), "comment": a.comment}
+                       for a in block.assignments]}
+            for block in blocks]
+
+
+def _scalar_context(program: ScalarProgram, printer: CCodePrinter) -> dict[str, Any]:
+    gradient = []
+    for entry in program.gradient:
+        products = [printer.doprint(delta) if dnet_dp == 1 else f"{printer.doprint(delta)}*{printer.doprint(dnet_dp)}"
+                    for delta, dnet_dp in entry.terms]
+        gradient.append({"index": entry.index, "name": entry.name,
+                         "local": "dE_" + printer.doprint(program.parameters[entry.index]),
+                         "expr": " + ".join(products) if products else printer.literal(0)})
+    statements = sum(len(b.assignments) for b in program.forward + program.backward) + len(gradient)
+    return {
+        "form": "scalar",
+        "parameters": [printer.doprint(p) for p in program.parameters],
+        "inputs": [printer.doprint(s) for s in program.inputs],
+        "targets": [printer.doprint(s) for s in program.targets],
+        "forward": _lines(program.forward, printer),
+        "outputs": [printer.doprint(s) for s in program.outputs],
+        "loss": printer.doprint(program.loss.expr),
+        "backward": _lines(program.backward, printer),
+        "gradient": gradient,
+        "statements": statements,
+        "scratch": 0,
+    }
+
+
+def _vector_context(program: VectorProgram, printer: CCodePrinter) -> dict[str, Any]:
+    layers = []
+    offset = 0
+    for plan in program.layers:
+        k = plan.index + 1
+        rule = plan.rule
+        names = {Z: f"z{k}[j]", A: f"a{k}[j]", T: "t[j]", LOGP: "logp"}
+        local = CCodePrinter(printer.dtype, names)
+        layer: dict[str, Any] = {
+            "k": k,
+            "n_in": plan.n_in,
+            "n_out": plan.n_out,
+            "w_start": plan.weight_offset,
+            "b_start": plan.bias_offset,
+            "bias_mode": plan.bias_mode,
+            "input": "x" if plan.index == 0 else f"a{plan.index}",
+            "activation": rule.activation,
+            "units": ", ".join(plan.units[:4]) + (", ..." if len(plan.units) > 4 else ""),
+            "forward": local.doprint(rule.forward) if rule.forward is not None else None,
+            "derivative": local.doprint(rule.derivative) if rule.derivative is not None else None,
+            # scratch layout: z, a, d of each layer, one after the other
+            "z_offset": offset,
+            "a_offset": offset + plan.n_out,
+            "d_offset": offset + 2 * plan.n_out,
+        }
+        offset += 3 * plan.n_out
+        if rule.loss is not None:
+            layer["loss"] = local.doprint(rule.loss)
+            layer["needs_logp"] = LOGP in rule.loss.free_symbols
+            layer["delta"] = local.doprint(rule.delta) if rule.delta is not None else None
+            layer["softmax_h"] = local.doprint(rule.softmax_h) if rule.softmax_h is not None else None
+        printer.helpers |= local.helpers
+        layers.append(layer)
+    return {"form": "vector", "layers": layers, "scratch": offset, "statements": 0}
