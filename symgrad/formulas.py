@@ -124,13 +124,16 @@ class ChainRule:
     parameter: str
     paths: tuple[Path, ...]
     upstream: tuple[Upstream, ...]
-    total: sp.Expr
+    total: sp.Expr  # for one example, the penalty included
+    penalty: Factor | None = None  # d(l1/l2 penalty)/dp, when the parameter's layer has one
 
     def labels(self) -> str:
-        return " + ".join(MULTIPLY.join(f.label for f in path.factors) for path in self.paths)
+        text = " + ".join(MULTIPLY.join(f.label for f in path.factors) for path in self.paths)
+        return text + (f" + {self.penalty.label}" if self.penalty else "")
 
     def formulas(self) -> str:
-        return " + ".join(MULTIPLY.join(grouped_text(f.expr) for f in path.factors) for path in self.paths)
+        text = " + ".join(MULTIPLY.join(grouped_text(f.expr) for f in path.factors) for path in self.paths)
+        return text + (f" + {grouped_text(self.penalty.expr)}" if self.penalty else "")
 
     def text(self) -> str:
         """One line: the chain in labels, then in formulas."""
@@ -139,6 +142,9 @@ class ChainRule:
     def latex(self) -> str:
         labels = " + ".join(" ".join(f.latex_label for f in path.factors) for path in self.paths)
         formulas = " + ".join(r" \cdot ".join(_latex_factor(f.expr) for f in path.factors) for path in self.paths)
+        if self.penalty:
+            labels += " + " + self.penalty.latex_label
+            formulas += " + " + _latex_factor(self.penalty.expr)
         return rf"\frac{{\partial E}}{{\partial {latex_name(self.parameter)}}} = {labels} = {formulas}"
 
 
@@ -175,7 +181,8 @@ def chain_rule(gradients: Gradients, name: str) -> ChainRule:
                 upstream.append(Upstream(factors[0], tuple(
                     (Factor("E", f"net_{k.name}", k.delta), Factor(f"net_{k.name}", out, w)) for k, w in u.paths)))
         paths.append(Path(unit.name, factors + (Factor(net, name, dnet_dp),)))
-    return ChainRule(name, tuple(paths), tuple(upstream), derivative.expr)
+    penalty = Factor("penalty", name, derivative.penalty) if derivative.penalty != 0 else None
+    return ChainRule(name, tuple(paths), tuple(upstream), derivative.expr + derivative.penalty, penalty)
 
 
 def formula_texts(gradients: Gradients, names: Iterable[str] | None = None) -> dict[str, str]:
@@ -292,7 +299,11 @@ def layer_formula_templates(gradients: Gradients) -> list[dict[str, Any]]:
     unit = {A: sp.Symbol("out_{u}"), T: sp.Symbol("t_{u}"), Z: sp.Symbol("net_{u}")}
     spec = gradients.model.spec
     result = []
+    parameter = sp.Symbol("{p}", real=True)
     for layer, rule in zip(spec.layers, gradients.layer_rules()):
+        penalty = sp.diff(sp.Float(layer.l2) * parameter ** 2 + sp.Float(layer.l1) * sp.Abs(parameter), parameter)
+        weight_penalty = f" + {grouped_text(penalty)}" if penalty != 0 else ""
+        bias_penalty = weight_penalty if layer.regularize_bias else ""
         if rule.delta is not None:
             delta = to_text(rule.delta.xreplace(unit))
         elif rule.softmax_h is not None:
@@ -305,8 +316,9 @@ def layer_formula_templates(gradients: Gradients) -> list[dict[str, Any]]:
             "units": layer.units,
             "inputs": None,
             "delta": "delta_{u} = " + delta,
-            "weight": "dE/d{p} = delta_{u} * {x}",
-            "bias": "dE/d{p} = delta_{u}" if layer.bias_mode == "per_unit" else "dE/d{p} = sum_u delta_u over the layer",
+            "weight": "dE/d{p} = delta_{u} * {x}" + weight_penalty,
+            "bias": ("dE/d{p} = delta_{u}" if layer.bias_mode == "per_unit" else
+                     "dE/d{p} = sum_u delta_u over the layer") + bias_penalty,
         })
     return result
 
@@ -348,6 +360,8 @@ def _text_chain(chain: ChainRule, gradients: Gradients, expanded: bool,
     if numbers is not None:
         shown = " + ".join(MULTIPLY.join(format_number(value_of(f.expr, numbers), digits) for f in path.factors)
                            for path in chain.paths)
+        if chain.penalty:
+            shown += " + " + format_number(value_of(chain.penalty.expr, numbers), digits)
         lines.append(pad + shown)
         lines.append(pad + format_number(value_of(chain.total, numbers), digits))
     for upstream in chain.upstream:

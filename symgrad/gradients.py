@@ -53,10 +53,11 @@ class ParameterDerivative:
     parameter: Parameter
     symbol: sp.Symbol
     terms: tuple[tuple[Unit, sp.Expr], ...]
+    penalty: sp.Expr = sp.S.Zero  # d(regularization)/dp, added once per batch
 
     @property
     def expr(self) -> sp.Expr:
-        """dE/dp for one example, in the units' delta symbols."""
+        """dE/dp for one example, in the units' delta symbols (without the penalty)."""
         return sp.Add(*(unit.delta * dnet_dp for unit, dnet_dp in self.terms))
 
 
@@ -123,7 +124,8 @@ class Gradients:
             symbol = self.model.parameter_symbol(name)
             fed = layer.units if parameter.j < 0 else (layer.units[parameter.j],)
             terms = tuple((unit, sp.diff(layer.net_expr(unit.j), symbol)) for unit in fed)
-            self._cache[key] = ParameterDerivative(parameter, symbol, terms)
+            penalty = sp.diff(self.model.penalty(name), symbol)
+            self._cache[key] = ParameterDerivative(parameter, symbol, terms, penalty)
         return self._cache[key]
 
     def parameters(self) -> tuple[ParameterDerivative, ...]:

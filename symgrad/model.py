@@ -170,9 +170,22 @@ class Model:
         return {p.name: p for p in self.spec.parameters}
 
     def loss_term(self, o: sp.Expr, t: sp.Expr) -> sp.Expr:
-        """One output's share of the per-example loss (mse's 1/K included)."""
+        """One output's share of the per-example loss (mse's 1/K and label smoothing included)."""
         spec = self.spec
+        smoothing = spec.loss.label_smoothing
+        if smoothing:  # PyTorch's label smoothing: the target becomes (1 - s) t + s/K
+            t = (1 - sp.Float(smoothing)) * t + sp.Float(smoothing) / spec.n_outputs
         return rules.loss_output_scale(spec.loss.name, spec.n_outputs) * rules.loss_term(spec.loss, o, t)
+
+    def penalty(self, name: str) -> sp.Expr:
+        """The regularization term this parameter adds to the loss (0 when its layer has none)."""
+        parameter = self.parameters_by_name[name]
+        layer = self.spec.layers[parameter.layer]
+        if parameter.kind == "bias" and not layer.regularize_bias:
+            return sp.S.Zero
+        symbol = self.parameter_symbol(name)
+        return sp.Float(layer.l2) * symbol ** 2 + sp.Float(layer.l1) * sp.Abs(symbol) if (layer.l1 or layer.l2) \
+            else sp.S.Zero
 
     @cached_property
     def example_loss(self) -> sp.Expr:

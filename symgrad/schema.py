@@ -110,6 +110,12 @@ SCHEMA: dict[str, Any] = {
                         "minItems": 1,
                         "items": {"type": "array", "items": _NAME, "minItems": 1},
                     },
+                    "l2": {"type": "number", "minimum": 0, "maximum": 1e6,
+                           "description": "Adds l2 * sum(W**2) over the layer's weights to the loss (default 0)."},
+                    "l1": {"type": "number", "minimum": 0, "maximum": 1e6,
+                           "description": "Adds l1 * sum(abs(W)) over the layer's weights to the loss (default 0)."},
+                    "regularize_bias": {"type": "boolean",
+                                        "description": "Whether l1 and l2 cover the layer's biases too (default false)."},
                     "bias": {
                         "description": "per_unit (default), shared (one bias for the layer) or none.",
                         "anyOf": [
@@ -147,6 +153,9 @@ SCHEMA: dict[str, Any] = {
                                                 "tanh, sigmoid, softplus, erf, max, min."},
                         "reduction": {"type": "string", "enum": list(REDUCTIONS), "x-what": "reduction",
                                       "description": "mean (default) or sum over the batch's examples."},
+                        "label_smoothing": {"type": "number", "minimum": 0, "maximum": 1,
+                                            "description": "cross_entropy only: targets become (1 - s) t + s/K, "
+                                                           "as in PyTorch (default 0)."},
                     },
                 },
             ],

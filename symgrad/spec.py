@@ -57,6 +57,9 @@ class Layer:
     weights: tuple[tuple[str, ...], ...]  # weights[j][i]: input i -> unit j
     bias_mode: Literal["per_unit", "shared", "none"]
     biases: tuple[str, ...]  # one per unit, one shared, or none
+    l1: float = 0.0
+    l2: float = 0.0
+    regularize_bias: bool = False
 
     @property
     def n_out(self) -> int:
@@ -72,6 +75,7 @@ class Loss:
     name: str  # a built-in's name, or "custom" with ``formula``
     reduction: Literal["mean", "sum"] = "mean"
     formula: str = ""  # custom only: one output's term in o and t
+    label_smoothing: float = 0.0  # cross_entropy only
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,22 @@ class Spec:
             for j, name in enumerate(layer.biases):
                 found.append(Parameter(name, len(found), k, "bias", -1 if shared else j, -1))
         return tuple(found)
+
+    def penalized_slices(self) -> tuple[tuple[int, int, float, float, int], ...]:
+        """(start, stop, l1, l2, layer) of the theta ranges each layer's penalties cover.
+
+        A layer's weights are contiguous in theta, and its biases follow them, so one range per
+        layer covers its weights, and its biases too when ``regularize_bias`` says so.
+        """
+        slices = []
+        start = 0
+        for k, layer in enumerate(self.layers):
+            weights = layer.n_in * layer.n_out
+            stop = start + weights + (len(layer.biases) if layer.regularize_bias else 0)
+            if layer.l1 or layer.l2:
+                slices.append((start, stop, layer.l1, layer.l2, k))
+            start += weights + len(layer.biases)
+        return tuple(slices)
 
     @cached_property
     def parameter_names(self) -> tuple[str, ...]:
@@ -399,7 +419,8 @@ def _resolve_layer(raw: dict[str, Any], k: int, n_in: int, is_output: bool) -> L
             raise SpecError(json_path(where + ("bias", "names")),
                             f"has {len(names)} name(s) but the layer has {n_out} unit(s)", "give one name per unit")
         biases = tuple(names) if names is not None else tuple(BIAS_NAME.format(k=k + 1, j=j) for j in range(n_out))
-    return Layer(units, activation, weight_names, mode, biases)
+    return Layer(units, activation, weight_names, mode, biases, float(raw.get("l1", 0.0)), float(raw.get("l2", 0.0)),
+                 bool(raw.get("regularize_bias", False)))
 
 
 def _layer_parameter_names(layer: Layer) -> list[str]:
@@ -442,7 +463,10 @@ def _resolve_loss(raw: str | dict[str, Any], output: Layer, output_index: int) -
         _check_formula(raw["expr"], ("o", "t"), ("loss", "expr"))
         loss = Loss("custom", raw.get("reduction", "mean"), raw["expr"])
     else:
-        loss = Loss(raw["name"], raw.get("reduction", "mean"))
+        loss = Loss(raw["name"], raw.get("reduction", "mean"), label_smoothing=float(raw.get("label_smoothing", 0.0)))
+    if not isinstance(raw, str) and "label_smoothing" in raw and loss.name != "cross_entropy":
+        raise SpecError("$.loss.label_smoothing", "label smoothing applies to cross_entropy only",
+                        'remove "label_smoothing" or use "name": "cross_entropy"')
     where = json_path(("loss",) if isinstance(raw, str) else ("loss", "name"))
     if loss.name == "cross_entropy" and output.activation.name != "softmax":
         raise SpecError(where, f"cross_entropy needs a softmax output layer, not {output.activation.name}",

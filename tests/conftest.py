@@ -102,6 +102,8 @@ def reference_loss(spec: dict[str, Any], theta: np.ndarray, X: np.ndarray, T: np
     loss = spec["loss"]
     name = loss if isinstance(loss, str) else loss["name"]
     reduction = "mean" if isinstance(loss, str) else loss.get("reduction", "mean")
+    smoothing = 0.0 if isinstance(loss, str) else loss.get("label_smoothing", 0.0)
+    T = (1 - smoothing) * T + smoothing / T.shape[1]
     per_example = {
         "half_sse": lambda: 0.5 * ((T - o) ** 2).sum(axis=1),
         "sse": lambda: ((T - o) ** 2).sum(axis=1),
@@ -109,7 +111,12 @@ def reference_loss(spec: dict[str, Any], theta: np.ndarray, X: np.ndarray, T: np
         "cross_entropy": lambda: -(T * np.log(o)).sum(axis=1),
         "binary_cross_entropy": lambda: -(T * np.log(o) + (1 - T) * np.log(1 - o)).sum(axis=1),
     }[name]()
-    return float(per_example.mean() if reduction == "mean" else per_example.sum())
+    total = float(per_example.mean() if reduction == "mean" else per_example.sum())
+    for (W, b, _, _), layer in zip(unpack(spec, theta), spec["layers"]):
+        covered = [W.ravel()] + ([b] if b is not None and layer.get("regularize_bias") else [])
+        values = np.concatenate(covered)
+        total += layer.get("l2", 0.0) * float(np.sum(values ** 2)) + layer.get("l1", 0.0) * float(np.sum(np.abs(values)))
+    return total
 
 
 def central_differences(f: Callable[[np.ndarray], float], theta: np.ndarray,

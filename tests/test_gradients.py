@@ -122,3 +122,15 @@ def random_specs(draw):
 def test_random_specs_match_central_differences(case):
     spec, form, rows, seed = case
     assert_gradient_matches(spec, symgrad.load(spec, backend="numpy", form=form), rows=rows, seed=seed)
+
+
+@pytest.mark.parametrize("form", ["scalar", "vector"])
+def test_penalties_and_label_smoothing(form):
+    spec = make_spec([3, 4, 3], ["tanh", "softmax"], {"name": "cross_entropy", "label_smoothing": 0.1})
+    spec["layers"][0].update(l2=0.01, l1=0.003)
+    spec["layers"][1].update(l2=0.02, regularize_bias=True)
+    module = symgrad.load(spec, backend="numpy", form=form)
+    assert_gradient_matches(spec, module, rows=5)
+    assert "+ 0.04*W2_0_1" in module.FORMULAS["W2_0_1"]
+    assert "+ 0.04*b2_2" in module.FORMULAS["b2_2"] and "0.006" not in module.FORMULAS["b1_0"]
+    assert "0.003*sign(W1_2_2)" in module.FORMULAS["W1_2_2"]
