@@ -288,7 +288,7 @@ def _parameter_name_table(program: Program) -> dict[str, Any]:
         offset += count
     if offset != spec.n_parameters:
         raise InternalError("parameter name groups do not cover theta")
-    return {"groups": groups}
+    return {"groups": groups, "numbered": any("head" in g for g in groups)}
 
 
 def _lines(blocks, printer: CCodePrinter) -> list[dict[str, Any]]:
