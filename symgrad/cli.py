@@ -52,6 +52,21 @@ def _parser() -> argparse.ArgumentParser:
     formulas.add_argument("--digits", type=int, default=6, help="significant digits of numbers (default 6)")
     formulas.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
 
+    explain = commands.add_parser("explain", help="write a step-by-step worked example (forward pass, chain rule "
+                                  "with numbers, update) for the spec's example")
+    explain.add_argument("spec")
+    explain.add_argument("--format", default="txt", choices=("txt", "md", "html"),
+                         help="plain text, Markdown with LaTeX, or HTML with MathML and an SVG diagram (default txt)")
+    explain.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    explain.add_argument("--at", metavar="initial|VALUES.json",
+                         help="a JSON file with 'parameters', 'inputs' and 'targets' to use instead of the spec's "
+                         "initial values and example")
+    explain.add_argument("--steps", type=int, default=10_000, help="also show the error after K steps (default 10000)")
+    explain.add_argument("--digits", type=int, default=6, help="significant digits of numbers (default 6)")
+    explain.add_argument("--param", action="append", metavar="NAME",
+                         help="only this parameter's chain and update (repeatable); big networks show layer rules "
+                         "and the chains of these")
+
     train = commands.add_parser("train", help="build and train; without --data, on the spec's example")
     train.add_argument("spec")
     train.add_argument("--data", metavar="FILE", help=".npz with arrays X and T")
@@ -75,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        return {"build": _build, "formulas": _formulas, "train": _train, "schema": _schema}[args.command](args)
+        return {"build": _build, "formulas": _formulas, "explain": _explain, "train": _train,
+                "schema": _schema}[args.command](args)
     except SymgradError as error:
         print(f"symgrad: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -126,6 +142,15 @@ def _formulas(args: argparse.Namespace) -> int:
     text = formulas_report(args.spec, params=args.param, expanded=args.expanded, latex=args.latex,
                            at=args.at is not None, values=values, digits=args.digits)
     _emit(text, args.out)
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from .explain import explain
+
+    values = _read_json(args.at) if args.at is not None and args.at != "initial" else None
+    _emit(explain(args.spec, format=args.format, values=values, steps=args.steps, digits=args.digits,
+                  params=args.param), args.out)
     return 0
 
 
