@@ -67,14 +67,25 @@ def _parser() -> argparse.ArgumentParser:
                          help="only this parameter's chain and update (repeatable); big networks show layer rules "
                          "and the chains of these")
 
-    train = commands.add_parser("train", help="build and train; without --data, on the spec's example")
+    train = commands.add_parser("train", help="build and train on a data file (or on the spec's example)",
+                                description="Train a spec on FILE: .npz with arrays X and T (or X and integer "
+                                "labels y), or .csv with the inputs then the targets (or a class label) per line. "
+                                "Without --data, train on the spec's example.")
     train.add_argument("spec")
-    train.add_argument("--data", metavar="FILE", help=".npz with arrays X and T")
-    train.add_argument("--epochs", type=int, default=100)
-    train.add_argument("--batch-size", type=int, default=None)
-    train.add_argument("--shuffle", action="store_true")
-    train.add_argument("--seed", type=int, default=None)
-    train.add_argument("--backend", default="auto")
+    train.add_argument("--data", metavar="FILE", help=".npz (X and T, or X and y) or .csv")
+    train.add_argument("--epochs", type=int, default=100, help="default 100")
+    train.add_argument("--batch-size", type=int, default=None, help="default: the whole training set")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default: the spec's)")
+    train.add_argument("--backend", default="auto", help="auto (default), numpy or c")
+    train.add_argument("--seed", type=int, default=None, help="shuffles each epoch, reproducibly; also fixes "
+                       "the validation split")
+    train.add_argument("--validation-split", type=float, default=0.0, metavar="F",
+                       help="hold out this fraction of the examples (default 0)")
+    train.add_argument("--init", metavar="THETA.npz", help="start from parameters saved with --save")
+    train.add_argument("--save", metavar="THETA.npz", help="save the trained parameters (and optimizer state)")
+    train.add_argument("--plot", metavar="CURVE.png", help="plot the loss (and accuracy) per epoch; needs "
+                       "matplotlib (pip install 'symgrad[plot]')")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--out", default="generated", help="where the generated package goes (default: generated)")
     train.add_argument("--digits", type=int, default=6)
 
@@ -169,57 +180,67 @@ def _train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .builder import build
-    from .errors import DataError
+    from .errors import DataError, SpecError
     from .loader import import_backend
-    from .spec import parse_spec
+    from .spec import parse_spec, read_document
+    from . import training
 
-    spec = parse_spec(args.spec)
+    document = read_document(args.spec)
+    if args.lr is not None:
+        if not (args.lr > 0 and np.isfinite(args.lr)):
+            raise SpecError("--lr", f"{args.lr} is not a positive learning rate", "use a number such as 0.1")
+        document.setdefault("optimizer", {"name": "sgd"})
+        if isinstance(document["optimizer"], dict):
+            document["optimizer"]["learning_rate"] = args.lr
+    spec = parse_spec(document)
+    for name, value, minimum in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1)):
+        if value is not None and value < minimum:
+            raise SpecError(name, f"{value} is too small", f"use {minimum} or more")
     if args.data is None:
         if spec.example is None:
             raise DataError(f'{args.spec}: no --data given and the spec has no "example"; '
-                            "pass --data FILE.npz (arrays X and T) or add an example to the spec")
-        X = np.array(spec.example.inputs, dtype=spec.dtype)
-        T = np.array(spec.example.targets, dtype=spec.dtype)
+                            "pass --data FILE (.npz or .csv) or add an example to the spec")
+        data = training.Dataset(np.array(spec.example.inputs, dtype=spec.dtype),
+                                np.array(spec.example.targets, dtype=spec.dtype), None)
     else:
-        X, T = _read_npz(args.data, spec)
+        data = training.load_data(args.data, spec)
+    train_set, validation = training.split(data, args.validation_split, args.seed)
+
     result = build(spec, out=args.out, backend="all" if args.backend == "auto" else args.backend)
     module = import_backend(result.package_dir, args.backend)
-    theta = module.initial_parameters()
-    before = module.loss(theta, X, T)
-    try:
-        module.train(theta, X, T, args.epochs, batch_size=args.batch_size, shuffle=args.shuffle, seed=args.seed)
-    except (TypeError, ValueError) as error:
-        raise DataError(str(error)) from None
-    after = module.loss(theta, X, T)
-    digits = args.digits
+    theta, state = module.initial_parameters(), module.initial_state()
+    if args.init:
+        theta, saved_state = training.load_parameters(args.init, module)
+        state = saved_state if saved_state is not None else state
+    classification = training.is_classification(spec, data)
+    before = module.loss(theta, train_set.X, train_set.T)
+    progress = training.Progress(args.epochs, quiet=args.quiet)
+    history = training.fit(module, theta, state, train_set, validation, args.epochs, args.batch_size,
+                           shuffle=args.seed is not None, seed=args.seed, progress=progress,
+                           classification=classification)
+    after = module.loss(theta, train_set.X, train_set.T)
+    d = args.digits
     print(result)
-    print(f"trained {spec.name} ({module.BACKEND} backend) for {args.epochs} epoch(s) on {X.shape[0]} example(s)")
-    print(f"error before: {before:.{digits}g}")
-    print(f"error after:  {after:.{digits}g}")
+    print(f"trained {spec.name} ({module.BACKEND} backend, {spec.optimizer.name}, learning rate "
+          f"{spec.optimizer.learning_rate:g}) for {args.epochs} epoch(s) on {train_set.n} example(s) "
+          f"in {history.seconds:.2f} s ({args.epochs * train_set.n / max(history.seconds, 1e-9):,.0f} examples/s)")
+    print(f"error before: {before:.{d}g}")
+    print(f"error after:  {after:.{d}g}")
+    if classification:
+        print(f"training accuracy:   {training.accuracy(module, theta, train_set):.4f}")
+    if validation is not None:
+        print(f"validation error:    {module.loss(theta, validation.X, validation.T):.{d}g} "
+              f"({validation.n} held-out examples)")
+        if classification:
+            print(f"validation accuracy: {training.accuracy(module, theta, validation):.4f}")
+    if args.save:
+        training.save_parameters(args.save, module, theta, state)
+        print(f"saved parameters: {args.save}")
+    if args.plot:
+        training.plot_history(args.plot, history, spec.name)
+        print(f"plot: {args.plot}")
     print(f"generated code: {result.package_dir}")
     return 0
-
-
-def _read_npz(path: str, spec: Any) -> tuple[Any, Any]:
-    import numpy as np
-
-    from .errors import DataError
-
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "X" not in data or "T" not in data:
-                raise DataError(f"{path}: expected arrays X and T, found {', '.join(sorted(data.files)) or 'none'}")
-            X, T = data["X"], data["T"]
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path}: cannot read it as .npz: {error}") from None
-    for name, array, width in (("X", X, spec.n_inputs), ("T", T, spec.n_outputs)):
-        if array.ndim != 2 or array.shape[1] != width:
-            raise DataError(f"{path}: {name} has shape {array.shape}, the spec needs (n, {width})")
-        if not np.all(np.isfinite(array)):
-            raise DataError(f"{path}: {name} holds NaN or infinite values; clean the data")
-    if X.shape[0] != T.shape[0]:
-        raise DataError(f"{path}: X has {X.shape[0]} rows but T has {T.shape[0]}")
-    return np.ascontiguousarray(X, dtype=spec.dtype), np.ascontiguousarray(T, dtype=spec.dtype)
 
 
 if __name__ == "__main__":
