@@ -252,6 +252,9 @@ def point_from_spec(gradients: Gradients, overrides: Mapping[str, Any] | None = 
     from .initialize import initial_parameters
 
     spec = gradients.model.spec
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise SpecError("$", f"the values file holds a JSON {type(overrides).__name__}, not an object",
+                        'write {"parameters": {...}, "inputs": [...], "targets": [...]}')
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - {"parameters", "inputs", "targets"})
     if unknown:
