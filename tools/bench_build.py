@@ -6,7 +6,7 @@
 
 1. Build time, as a user sees it: wall clock of ``python -m symgrad build SPEC --out DIR
    --backend numpy`` in a subprocess, so interpreter start and imports count.  Cold = a fresh
-   output directory (and a fresh SYMGRAD_CACHE); cached = the same command again on that
+   output directory and a fresh SYMGRAD_CACHE each time; cached = the same command again on that
    directory (checked to be a hit: the manifest is not rewritten).  The specs take turns round
    by round; medians.  Python's own bytecode caches and the OS file cache are warm, as they are
    for any user who has run Python before.  For context the table also gives the interpreter
@@ -99,6 +99,7 @@ def bench_builds(specs: list[tuple[str, Path, str]], rounds: int, cached_per_rou
                 continue
             counter += 1
             out = work / f"out{counter}"
+            env["SYMGRAD_CACHE"] = str(work / f"cache{counter}")  # nothing left over from any earlier build
             try:
                 cold[label].append(run_timed(build_command(path, out), env))
                 last_out[label] = out
@@ -130,7 +131,8 @@ def bench_builds(specs: list[tuple[str, Path, str]], rounds: int, cached_per_rou
                 in_process.append(result.seconds)
         n_params = _n_parameters(last_out[label] / name)
         medians[label] = {"cold": median(cold[label]), "cached": median(cached[label])}
-        note = "" if not not_hit[label] else f" ({not_hit[label]} runs rewrote the package!)"
+        note = "" if not not_hit[label] else (f" ({not_hit[label]} runs rebuilt: did symgrad's sources change "
+                                               "during the run?)")
         rows.append([label, f"{n_params:,}" if n_params else "?", fmt_seconds(medians[label]["cold"]),
                      f"{min(cold[label]):.3f}-{max(cold[label]):.3f}", fmt_seconds(medians[label]["cached"]) + note,
                      f"{min(cached[label]):.3f}-{max(cached[label]):.3f}",
