@@ -231,7 +231,7 @@ def evaluate(gradients: Gradients, point: Point) -> dict[sp.Symbol, float]:
 
 
 def value_of(expr: sp.Expr, values: Mapping[sp.Symbol, float]) -> float:
-    result = expr.xreplace({s: sp.Float(v) for s, v in values.items() if s in expr.free_symbols})
+    result = expr.xreplace({s: sp.Float(values[s]) for s in expr.free_symbols if s in values})
     try:
         return float(result)
     except TypeError as error:
