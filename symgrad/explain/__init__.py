@@ -209,15 +209,22 @@ def _network_section(spec: Spec, point: Point) -> Section:
     loss = spec.loss.name
     frozen = f" Frozen (never updated): {', '.join(spec.frozen)}." if spec.frozen else ""
     text = (f"A {sizes} network with {spec.n_parameters} parameters, loss {loss}, plain SGD with learning rate "
-            f"{spec.optimizer.learning_rate!r}.{frozen} One example: inputs "
-            f"{', '.join(f'{n} = {v!r}' for n, v in zip(spec.inputs, point.inputs))}; targets "
-            f"{', '.join(f'{u} = {v!r}' for u, v in zip(spec.layers[-1].units, point.targets))}.")
+            f"{spec.optimizer.learning_rate!r}.{frozen} One example: inputs {_listing(spec.inputs, point.inputs)}; "
+            f"targets {_listing(spec.layers[-1].units, point.targets)}.")
     small = spec.n_parameters <= LAYER_RULE_LIMIT
     layers = tuple(Group(_describe_layer(spec, k), tuple(
         Line(Equation((quantity(sp.Symbol(p.name)), Number(point.parameters[p.name]))),
              after="frozen" if p.name in spec.frozen else "")
         for p in spec.parameters if p.layer == k and small)) for k in range(len(spec.layers)))
     return Section("Network", text, layers)
+
+
+def _listing(names: Sequence[str], values: Sequence[float], limit: int = 10) -> str:
+    """``x0 = 0.1, x1 = 0.2, ...``, the first and last few of a long list."""
+    pairs = [f"{name} = {value!r}" for name, value in zip(names, values)]
+    if len(pairs) <= limit:
+        return ", ".join(pairs)
+    return ", ".join(pairs[:5] + ["..."] + pairs[-2:]) + f" ({len(pairs)} in all)"
 
 
 def _forward_section(model: Model, numbers: Mapping[sp.Symbol, float], layer_rules: bool) -> Section:
