@@ -126,8 +126,8 @@ def test_every_hint_says_how_to_fix():
 
 def test_schema_is_the_validators_source():
     """The published schema and the checks are one object: changing one changes the other."""
+    saved = copy.deepcopy(SCHEMA)  # the schema shares sub-dicts, so restore all of it
     layer = SCHEMA["properties"]["layers"]["items"]
-    saved = copy.deepcopy(layer["properties"]["units"])
     try:
         layer["properties"]["units"]["anyOf"][0]["maximum"] = 3
         document = mazur()
@@ -136,4 +136,5 @@ def test_schema_is_the_validators_source():
         document["layers"][1].pop("weights")
         assert "above the maximum 3" in str(error_of(document))
     finally:
-        layer["properties"]["units"] = saved
+        SCHEMA.clear()
+        SCHEMA.update(saved)
