@@ -116,6 +116,13 @@ def test_mazur_text_reads_like_the_walk_through(mazur):
     assert "0.291027924" not in precise
 
 
+def test_the_committed_docs_page_is_current(mazur):
+    committed = (MAZUR.parent.parent / "docs" / "explain-mazur.html").read_text(encoding="utf-8")
+    assert render(mazur, "html", 6) == committed, (
+        "docs/explain-mazur.html is out of date: python -m symgrad explain examples/mazur.json --format html "
+        "--out docs/explain-mazur.html (and retake docs/explain-mazur.png)")
+
+
 # -- a second 2-2-2 network, against plain Python ------------------------------------------------
 
 SECOND = {
