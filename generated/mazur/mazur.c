@@ -37,22 +37,6 @@ static int put_text(char *buffer, int size, int at, const char *text)
     return at;
 }
 
-static int put_number(char *buffer, int size, int at, long value)
-{
-    char digits[24];
-    int count = 0;
-    do {
-        digits[count++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value > 0);
-    while (count > 0) {
-        if (at < size) buffer[at] = digits[count - 1];
-        ++at;
-        --count;
-    }
-    return at;
-}
-
 int mazur_parameter_name(long index, char *buffer, int size)
 {
     int length = -1;

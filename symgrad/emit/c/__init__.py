@@ -21,19 +21,32 @@ example: every unit's net input, output and delta is a named local, and the chai
 top to bottom.  A :class:`VectorProgram` is printed as loops over each layer's units with the
 layer's elementwise rules inside, so its size does not depend on the widths.  Straight-line C
 beats the loops only for small networks and makes gcc slow for big ones (DESIGN.md section 3);
-measured here with gcc 12 -O3 (step, batch of 1, median of 2000 calls inside C):
+measured here (gcc 12, Python's -O3 flags, sigmoid layers, train at batch 1, best of 5):
 
     network   params   straight-line: gcc s, ns/step   loops: gcc s, ns/step
-    2-2-2         12          0.16 s,  37 ns            0.17 s,  64 ns
-    4-8-4         76          0.20 s,  95 ns            0.17 s, 140 ns
-    8-16-8       280          0.36 s, 330 ns            0.17 s, 410 ns
-    16-32-10     874          1.05 s, 1.2 us            0.17 s, 1.1 us
+    2-2-2         12          0.3 s,   63 ns            0.3 s,   70 ns
+    4-8-4         76          0.3 s,  144 ns            0.2 s,  174 ns
+    8-16-8       280          0.7 s,  456 ns            0.2 s,  553 ns
+    16-32-10     874          3.4 s, 1739 ns            0.3 s, 1376 ns
 
 so straight-line code pays while a network has a few hundred parameters and stops paying
-near a thousand, while its compile time keeps growing.  The C backend follows the program's
+before a thousand, while its compile time keeps growing.  The C backend follows the program's
 form (``symgrad.program.SCALAR_LIMIT``) but never prints a straight-line function for more than
 :data:`C_SCALAR_MAX` parameters: a larger scalar program (``form="scalar"`` forced on a big
 network) is printed as loops instead, which keeps every generated function's size bounded.
+
+C or NumPy (``backend="auto"``, and what ``import <name>`` gives).  The kernel works one
+example at a time; NumPy's matrix products (BLAS) win once batches and layers are wide.  One
+``step`` (relu-softmax, float64, median of 7, C / NumPy):
+
+    params    batch 1   batch 32   batch 128
+       874      0.05      0.59       1.3
+     4,810      0.16      2.0        (noisy)
+    68,362      0.72      3.1        7.8
+   203,530      0.86      3.9        4.2
+
+so the package prefers C up to :data:`AUTO_C_MAX_PARAMETERS` parameters, NumPy above (both
+stay importable as submodules, and ``backend="c"`` picks C at any size).
 
 Arithmetic follows the NumPy backend operation for operation (the same stable sigmoid, the
 same logits-based logarithms, the batch reduction applied to the summed gradient), so the
@@ -62,7 +75,7 @@ from .. import provenance, template_environment
 C_SCALAR_MAX = 400
 
 #: backend="auto" prefers C up to this many parameters, NumPy above (module docstring).
-AUTO_C_MAX_PARAMETERS = 20_000
+AUTO_C_MAX_PARAMETERS = 2_000
 
 #: The extension module's name inside a generated package.
 EXTENSION = "_c_kernel"
