@@ -139,8 +139,10 @@ def cache_root() -> Path:
 
 
 def build(spec: Spec | str | Path | dict[str, Any], out: str | Path | None = None, backend: str = "all",
-          form: str = "auto") -> BuildResult:
+          form: str = "auto", max_parameters: int | None = None) -> BuildResult:
     """Generate the package for ``spec`` into ``out/<name>/`` (or the cache when ``out`` is None).
+
+    Networks over ``max_parameters`` (default ``symgrad.spec.default_max_parameters()``) are refused.
 
     A cache hit is recognised from the document's hash alone, before the spec is resolved: a
     document that was built before was valid then, and its key says nothing has changed since.
@@ -155,13 +157,13 @@ def build(spec: Spec | str | Path | dict[str, Any], out: str | Path | None = Non
         document = read_document(spec)
         name, source_hash = document.get("name"), document_hash(document)
         if not (isinstance(name, str) and re.match(NAME_PATTERN, name)):
-            spec = parse_spec(document)  # reports what is wrong with the name
+            spec = parse_spec(document, max_parameters)  # reports what is wrong with the name
     key = build_key(source_hash, backends, form)
     package_dir = (cache_root() / "packages" / key[:32] if out is None else Path(out)) / name
     manifest = _valid_manifest(package_dir, key)
     hit = manifest is not None
     if manifest is None:
-        spec = spec if isinstance(spec, Spec) else parse_spec(document)
+        spec = spec if isinstance(spec, Spec) else parse_spec(document, max_parameters)
         if out is None:
             manifest = _build_in_cache(spec, backends, form, key, package_dir)
         else:

@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--form", default="auto", choices=("auto", "scalar", "vector"),
                        help="straight-line code per unit (scalar) or per-layer matrix code (vector); "
                        "auto picks by size")
+    build.add_argument("--max-parameters", type=int, default=None, metavar="N",
+                       help="refuse networks with more parameters (default 5,000,000 or $SYMGRAD_MAX_PARAMETERS)")
 
     formulas = commands.add_parser("formulas", help="print dE/dp for every parameter as its chain rule")
     formulas.add_argument("spec")
@@ -86,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--plot", metavar="CURVE.png", help="plot the loss (and accuracy) per epoch; needs "
                        "matplotlib (pip install 'symgrad[plot]')")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--max-parameters", type=int, default=None, metavar="N",
+                       help="refuse networks with more parameters (default 5,000,000 or $SYMGRAD_MAX_PARAMETERS)")
     train.add_argument("--out", default="generated", help="where the generated package goes (default: generated)")
     train.add_argument("--digits", type=int, default=6)
 
@@ -128,7 +132,7 @@ def _emit(text: str, out: str | None) -> None:
 def _build(args: argparse.Namespace) -> int:
     from .builder import build
 
-    result = build(args.spec, out=args.out, backend=args.backend, form=args.form)
+    result = build(args.spec, out=args.out, backend=args.backend, form=args.form, max_parameters=args.max_parameters)
     print(result)
     return 0
 
@@ -192,7 +196,7 @@ def _train(args: argparse.Namespace) -> int:
         document.setdefault("optimizer", {"name": "sgd"})
         if isinstance(document["optimizer"], dict):
             document["optimizer"]["learning_rate"] = args.lr
-    spec = parse_spec(document)
+    spec = parse_spec(document, args.max_parameters)
     for name, value, minimum in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1)):
         if value is not None and value < minimum:
             raise SpecError(name, f"{value} is too small", f"use {minimum} or more")

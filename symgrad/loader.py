@@ -56,11 +56,12 @@ def import_backend(package_dir: Path, backend: str = "auto") -> ModuleType:
 
 
 def load(spec: Spec | str | Path | dict[str, Any], backend: str = "auto", out: str | Path | None = None,
-         form: str = "auto") -> ModuleType:
+         form: str = "auto", max_parameters: int | None = None) -> ModuleType:
     """Build (cached) and import the generated module of ``spec`` for ``backend``.
 
     With ``out=None`` the package lives in the user's cache directory (``$SYMGRAD_CACHE`` when
     set), never in the current directory.
     """
-    result = build(spec, out=out, backend="all" if backend == "auto" else backend, form=form)
+    result = build(spec, out=out, backend="all" if backend == "auto" else backend, form=form,
+                   max_parameters=max_parameters)
     return import_backend(result.package_dir, backend)

@@ -267,22 +267,39 @@ def suggest(word: str, choices: list[str]) -> str:
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 
+_TYPE_HINTS = {
+    "object": 'write an object: {"key": value, ...}',
+    "array": "write a list: [item, ...]",
+    "string": 'write a string in double quotes',
+    "integer": "write a whole number such as 3",
+    "number": "write a number such as 0.5",
+    "boolean": "write true or false",
+    "null": "write null",
+}
+
+
 def validate(document: Any, schema: dict[str, Any] = SCHEMA) -> None:
     """Raise :class:`SpecError` for the first place where ``document`` breaks ``schema``."""
-    _check(document, schema, ())
+    _check(document, schema, (), "")
 
 
-def _check(value: Any, schema: dict[str, Any], path: tuple[str | int, ...]) -> None:
+def _hint(schema: dict[str, Any], inherited: str) -> str:
+    """What to tell the user: the schema's own hint or description, else the enclosing one's."""
+    return schema.get("x-hint") or schema.get("description") or inherited
+
+
+def _check(value: Any, schema: dict[str, Any], path: tuple[str | int, ...], inherited: str) -> None:
     unknown = set(schema) - _KNOWN_KEYWORDS
     if unknown:
         raise InternalError(f"schema keyword(s) {sorted(unknown)} at {json_path(path)} are not supported")
+    hint = _hint(schema, inherited)
     if "anyOf" in schema:
-        _check_any_of(value, schema, path)
+        _check_any_of(value, schema, path, hint)
         return
     wanted = schema.get("type")
     if wanted is not None and not _matches_type(value, wanted):
         raise SpecError(json_path(path), f"expected {_JSON_TYPE_NAMES[wanted]}, got {describe(value)}",
-                        schema.get("x-hint", ""))
+                        hint or _TYPE_HINTS[wanted])
     if isinstance(value, float) and not math.isfinite(value):
         raise SpecError(json_path(path), f"{value} is not a finite number", "use an ordinary number")
     if "enum" in schema and value not in schema["enum"]:
@@ -293,28 +310,28 @@ def _check(value: Any, schema: dict[str, Any], path: tuple[str | int, ...]) -> N
                         "use one of: " + ", ".join(choices))
     if "pattern" in schema and not re.match(schema["pattern"], value):
         what = schema.get("x-what", "value")
-        raise SpecError(json_path(path), f"{describe(value)} is not a valid {what}", schema.get("x-hint", ""))
-    _check_bounds(value, schema, path)
+        raise SpecError(json_path(path), f"{describe(value)} is not a valid {what}", hint)
+    _check_bounds(value, schema, path, hint)
     if wanted == "object":
-        _check_object(value, schema, path)
+        _check_object(value, schema, path, hint)
     elif wanted == "array":
-        _check_array(value, schema, path)
+        _check_array(value, schema, path, hint)
 
 
-def _check_any_of(value: Any, schema: dict[str, Any], path: tuple[str | int, ...]) -> None:
+def _check_any_of(value: Any, schema: dict[str, Any], path: tuple[str | int, ...], hint: str) -> None:
     # The branches of every anyOf in SCHEMA have distinct JSON types, so the value's type picks
     # one branch and that branch's error is the precise one to report.
     branches = schema["anyOf"]
     for branch in branches:
         if branch.get("type") is None or _matches_type(value, branch["type"]):
-            _check(value, branch, path)
+            _check(value, branch, path, hint)
             return
     kinds = " or ".join(dict.fromkeys(_JSON_TYPE_NAMES[b["type"]] for b in branches))
-    hint = schema.get("description", "")
-    raise SpecError(json_path(path), f"expected {kinds}, got {describe(value)}", hint)
+    raise SpecError(json_path(path), f"expected {kinds}, got {describe(value)}",
+                    hint or "; or ".join(_TYPE_HINTS[b["type"]] for b in branches))
 
 
-def _check_bounds(value: Any, schema: dict[str, Any], path: tuple[str | int, ...]) -> None:
+def _check_bounds(value: Any, schema: dict[str, Any], path: tuple[str | int, ...], hint: str) -> None:
     where = json_path(path)
     if "minimum" in schema and value < schema["minimum"]:
         raise SpecError(where, f"{value} is below the minimum {schema['minimum']}", "use a larger value")
@@ -324,32 +341,32 @@ def _check_bounds(value: Any, schema: dict[str, Any], path: tuple[str | int, ...
         raise SpecError(where, f"{value} is above the maximum {schema['maximum']}", "use a smaller value")
     if "minItems" in schema and len(value) < schema["minItems"]:
         raise SpecError(where, f"needs at least {schema['minItems']} item(s), has {len(value)}",
-                        schema.get("description", ""))
+                        hint or f"give at least {schema['minItems']}")
     if "maxItems" in schema and len(value) > schema["maxItems"]:
         raise SpecError(where, f"has {len(value)} items, more than the {schema['maxItems']} allowed",
                         "split the network or use fewer items")
 
 
-def _check_object(value: dict[str, Any], schema: dict[str, Any], path: tuple[str | int, ...]) -> None:
+def _check_object(value: dict[str, Any], schema: dict[str, Any], path: tuple[str | int, ...], hint: str) -> None:
     properties = schema.get("properties", {})
     for key in schema.get("required", []):
         if key not in value:
             described = properties.get(key, {}).get("description", "")
-            raise SpecError(json_path(path), f'missing required key "{key}"', described)
+            raise SpecError(json_path(path), f'missing required key "{key}"', described or f'add "{key}"')
     extra = schema.get("additionalProperties", True)
     for key, item in value.items():
         if key in properties:
-            _check(item, properties[key], path + (key,))
+            _check(item, properties[key], path + (key,), "")
         elif extra is False:
             allowed = sorted(properties)
             raise SpecError(json_path(path), f"unknown key {describe(key)}{suggest(key, allowed)}",
                             "the keys allowed here are: " + ", ".join(allowed))
         elif isinstance(extra, dict):
-            _check(item, extra, path + (key,))
+            _check(item, extra, path + (key,), hint)
 
 
-def _check_array(value: list[Any], schema: dict[str, Any], path: tuple[str | int, ...]) -> None:
+def _check_array(value: list[Any], schema: dict[str, Any], path: tuple[str | int, ...], hint: str) -> None:
     items = schema.get("items")
     if items is not None:
         for index, item in enumerate(value):
-            _check(item, items, path + (index,))
+            _check(item, items, path + (index,), hint)

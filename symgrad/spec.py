@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import keyword
+import os
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,6 +29,10 @@ _RESERVED_PACKAGE_NAMES = frozenset(sys.stdlib_module_names) | {
     "symgrad", "numpy", "sympy", "jinja2", "pytest", "hypothesis", "torch", "jax", "scipy",
 }
 _MAX_SPEC_BYTES = 64 * 1024 * 1024
+
+#: Networks larger than this are refused unless the limit is raised (theta, its gradient, the
+#: optimizer state and the generated initial values each take 8 bytes per parameter).
+MAX_PARAMETERS = 5_000_000
 
 #: The names given to what a spec leaves unnamed (k: 1-based layer; j: unit; i: input; 0-based).
 INPUT_NAME = "x{i}"
@@ -255,14 +260,48 @@ def _parse_json(text: str, where: str) -> dict[str, Any]:
     return document
 
 
-def parse_spec(source: str | Path | dict[str, Any]) -> Spec:
-    """Load, check and resolve a spec; raise :class:`SpecError` for the first problem found."""
+def default_max_parameters() -> int:
+    """The largest network a build accepts: ``$SYMGRAD_MAX_PARAMETERS``, else MAX_PARAMETERS."""
+    configured = os.environ.get("SYMGRAD_MAX_PARAMETERS", "")
+    return int(configured) if configured.isdigit() else MAX_PARAMETERS
+
+
+def parse_spec(source: str | Path | dict[str, Any], max_parameters: int | None = None) -> Spec:
+    """Load, check and resolve a spec; raise :class:`SpecError` for the first problem found.
+
+    A network with more than ``max_parameters`` parameters (default: :func:`default_max_parameters`)
+    is refused before any name is generated or memory reserved for it.
+    """
     document = read_document(source)
     try:
         schema.validate(document)
     except RecursionError:
         raise SpecError("$", "the spec is nested too deeply", "a spec needs only a few levels of nesting") from None
+    _check_size(document, default_max_parameters() if max_parameters is None else max_parameters)
     return _resolve(document)
+
+
+def count_parameters(document: dict[str, Any]) -> int:
+    """The parameter count of a schema-valid document, from its sizes alone."""
+    def size(value: int | list[Any]) -> int:
+        return value if isinstance(value, int) else len(value)
+
+    total, n_in = 0, size(document["inputs"])
+    for layer in document["layers"]:
+        n_out = size(layer["units"])
+        bias = layer.get("bias", "per_unit")
+        mode = bias if isinstance(bias, str) else bias["mode"]
+        total += n_in * n_out + {"per_unit": n_out, "shared": 1, "none": 0}[mode]
+        n_in = n_out
+    return total
+
+
+def _check_size(document: dict[str, Any], limit: int) -> None:
+    count = count_parameters(document)
+    if count > limit:
+        raise SpecError("$.layers", f"the network has {count:,} parameters, more than the limit of {limit:,}",
+                        "make it smaller, or raise the limit with --max-parameters N "
+                        "(or SYMGRAD_MAX_PARAMETERS, or max_parameters= in Python) if the machine has the memory")
 
 
 def _resolve(doc: dict[str, Any]) -> Spec:
