@@ -6,7 +6,8 @@
     python tools/check_autodiff.py --cases 60 --seed 3
 
 For each case (the Mazur tutorial network, two cases at the relu / leaky_relu kink, and random
-small specs that cycle through every activation x loss x bias mode, batch > 1, random theta) it
+small specs that cycle through every activation x loss x bias mode, batch > 1, random theta,
+and one 12-10-8-6 network) it
 builds the generated module of each backend (numpy, and c when it exists) in both forms
 (scalar and vector), calls ``m.gradient(theta, X, T)``, and compares the loss and the gradient
 with the same network written here in PyTorch (autograd) and in JAX (``jax.value_and_grad``).
@@ -301,6 +302,10 @@ def make_cases(count: int, seed: int) -> list[Case]:
         loss_value: Any = loss if reduction == "mean" and k % 2 == 0 else {"name": loss, "reduction": reduction}
         cases.append(Case(f"random-{k}", _spec(f"ad_random{k}", sizes, acts, loss_value, biases),
                           "", rows=int(rng.integers(2, 7)), seed=seed * 1000 + k))
+    # One wider network, so loops (vector form, C layer templates) run over more than a few units.
+    cases.append(Case("medium", _spec("ad_medium", [12, 10, 8, 6], ["tanh", "softplus", "softmax"],
+                                      {"name": "cross_entropy", "reduction": "sum"}, ["per_unit", "shared", "per_unit"]),
+                      "", rows=9, seed=99))
     # Extended features: unsupported by symgrad is reported, not failed.
     cases.append(Case("ext-l2-l1", _spec("ad_ext_reg", [3, 4, 2], ["tanh", "sigmoid"], "half_sse", ["per_unit", "shared"]),
                       "", rows=4, seed=101, extended=True))
