@@ -232,17 +232,6 @@ def test_generated_c_is_deterministic_and_bounded(tmp_path):
     assert first.backends == ("c",)
 
 
-def test_unsupported_optimizer_skips_c_under_all_and_fails_under_c():
-    spec = chain_spec("sigmoid", "half_sse", 0)
-    spec["layers"] = spec["layers"][-1:]
-    spec["optimizer"] = {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9}
-    with pytest.raises(symgrad.BuildError, match="plain SGD"):
-        symgrad.build(spec, backend="c")
-    with pytest.warns(UserWarning, match="without the C backend"):
-        result = symgrad.build(spec, backend="all")
-    assert result.backends == ("numpy",)
-
-
 def test_no_compiler_is_a_clear_error_and_all_falls_back(monkeypatch):
     monkeypatch.setenv("CC", "/nonexistent/symgrad-test-cc")
     spec = chain_spec("linear", "sse", 0)

@@ -44,12 +44,13 @@ int main(void)
     if (mazur_scratch_size() > 64 || mazur_n_parameters() != 10) return 2;
     if (mazur_parameter_name(5, name, sizeof name) != 2 || strcmp(name, "w5") != 0) return 3;
     if (mazur_parameter_name(10, name, sizeof name) != -1 || !mazur_is_frozen(4) || mazur_is_frozen(5)) return 4;
+    if (mazur_state_size() != 0 || mazur_state_part(0, 0, 0) != 0) return 5; /* plain SGD: no state */
     memcpy(theta, INITIAL, sizeof theta);
-    e0 = mazur_step(theta, X, T, 1, 0, scratch);
+    e0 = mazur_step(theta, X, T, 1, 0, 0, scratch);
     e1 = mazur_loss(theta, X, T, 1, 0, scratch);
     printf("%.17g %.17g %.17g %.17g\n", e0, (double)theta[5], (double)theta[0], e1);
     memcpy(theta, INITIAL, sizeof theta);
-    mazur_train(theta, X, T, 1, 10000, 1, 0, losses, scratch);
+    mazur_train(theta, X, T, 1, 10000, 1, 0, losses, 0, scratch);
     mazur_forward(theta, X, 1, Y, scratch);
     printf("%.17g %.17g %.17g %.17g\n", mazur_loss(theta, X, T, 1, 0, scratch), (double)Y[0], (double)Y[1],
            losses[9999]);
@@ -200,6 +201,20 @@ for state, error in [(np.zeros(3), ValueError), (np.zeros(0, dtype=np.float32) i
                       np.zeros(0), TypeError), ([], TypeError), (np.zeros((0, 1)), ValueError)]:
     calls.append(("step(state=...)", m.step, [theta, X, T], {"state": state}, error, "state"))
     calls.append(("train(state=...)", m.train, [theta, X, T, 1], {"state": state}, error, "state"))
+S = m.STATE_SIZE
+good_state = m.initial_state()
+bad_states = [(readonly(good_state), ValueError), (good_state.astype(np.int64), TypeError),
+              (np.zeros(S + 1, dtype=m.DTYPE), ValueError), (np.zeros((S, 1), dtype=m.DTYPE), ValueError),
+              (tuple(good_state), TypeError), (good_state.astype(good_state.dtype.newbyteorder()), TypeError)]
+if S:
+    bad_states += [(np.repeat(good_state, 2)[::2], ValueError), (misaligned(good_state), ValueError),
+                   (good_state[:-1], ValueError)]
+    calls.append(("step(no state)", m.step, [theta, X, T], {}, ValueError, "keeps state between steps"))
+for state, error in bad_states:
+    calls.append(("step(state=...)", m.step, [theta, X, T], {"state": state}, error, "state"))
+    calls.append(("train(state=...)", m.train, [theta, X, T, 1], {"state": state}, error, "state"))
+    calls.append(("train(shuffle, state=...)", m.train, [theta, X, T, 1], {"state": state, "shuffle": True},
+                  error, "state"))
 calls += [
     ("forward(bogus=1)", m.forward, [theta, X], {"bogus": 1}, TypeError, "bogus"),
     ("forward(theta twice)", m.forward, [theta, X], {"theta": theta}, TypeError, "theta"),
@@ -231,15 +246,21 @@ for label, function, args, kwargs, error, word in calls:
 # the state of theta after all that: still the initial values (nothing wrote to it)
 if not np.array_equal(theta, m.initial_parameters()):
     failures.append("theta changed")
+if not np.array_equal(good_state, m.initial_state()):
+    failures.append("state changed")
 print(json.dumps({"count": count, "failures": failures}))
 """
 
 
-@pytest.mark.parametrize("form", ["scalar", "vector"])
-def test_hundreds_of_wrong_calls_raise_and_never_crash(tmp_path, form):
-    spec = {"name": f"wrong_{form}", "inputs": 3, "layers": [{"units": 3, "activation": "tanh"},
-                                                             {"units": 2, "activation": "sigmoid"}],
-            "loss": "binary_cross_entropy"}
+@pytest.mark.parametrize("form, optimizer", [
+    ("scalar", {"name": "sgd", "learning_rate": 0.1}),
+    ("vector", {"name": "sgd", "learning_rate": 0.1}),
+    ("scalar", {"name": "rmsprop", "learning_rate": 0.01, "momentum": 0.5}),
+], ids=["scalar-sgd", "vector-sgd", "scalar-rmsprop"])
+def test_hundreds_of_wrong_calls_raise_and_never_crash(tmp_path, form, optimizer):
+    spec = {"name": f"wrong_{form}_{optimizer['name']}", "inputs": 3,
+            "layers": [{"units": 3, "activation": "tanh"}, {"units": 2, "activation": "sigmoid"}],
+            "loss": "binary_cross_entropy", "optimizer": optimizer}
     package = symgrad.build(spec, out=tmp_path, backend="c", form=form).package_dir
     script = tmp_path / "wrong_calls.py"
     script.write_text(WRONG_CALLS)

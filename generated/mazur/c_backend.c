@@ -24,6 +24,8 @@ typedef mazur_real real;
 #define N_OUTPUTS 2
 #define N_PARAMETERS 10
 #define SCRATCH_SIZE (10L + 0L)
+#define STATE_SIZE 0 /* reals of optimizer state: see STATE_LAYOUT */
+#define OPTIMIZER "sgd"
 #define STACK_REALS 4096L
 /* Work (examples x parameters) above which a call releases the GIL, and per chunk of train. */
 #define RELEASE_WORK 100000.0
@@ -164,17 +166,32 @@ static const real *rows_data(PyObject *value, const char *name, int width, long 
     return (const real *)PyArray_DATA(array);
 }
 
-static int check_state(PyObject *value)
+/* The optimizer state's data in *data: STATE_SIZE reals, writable (NULL when STATE_SIZE is 0, or
+ * when the argument is absent or None and not `required`); -1 with the error set when it is wrong. */
+static int state_data(PyObject *value, int required, real **data)
 {
-    const char *expected = "shape (0,) (plain SGD keeps no state)";
+    const char *expected = "shape (" Py_STRINGIFY(STATE_SIZE) ",) (see STATE_LAYOUT)";
     PyArrayObject *state;
-    if (value == NULL || value == Py_None) return 0;
+    *data = NULL;
+    if (value == NULL || value == Py_None) {
+        if (required && STATE_SIZE > 0) {
+            PyErr_SetString(PyExc_ValueError, "state: " OPTIMIZER " keeps state between steps; pass "
+                            "state=initial_state() (shape (" Py_STRINGIFY(STATE_SIZE) ",)) and keep it for the next step");
+            return -1;
+        }
+        return 0;
+    }
     state = as_array(value, "state", REAL_TYPE, DTYPE_NAME, 1, expected);
     if (state == NULL) return -1;
-    if (PyArray_DIM(state, 0) != 0) {
+    if (PyArray_DIM(state, 0) != STATE_SIZE) {
         wrong_shape("state", expected, state);
         return -1;
     }
+    if (!PyArray_ISWRITEABLE(state)) {
+        PyErr_SetString(PyExc_ValueError, "state: is read-only, but this function updates it in place");
+        return -1;
+    }
+    if (STATE_SIZE > 0) *data = (real *)PyArray_DATA(state);
     return 0;
 }
 
@@ -315,7 +332,7 @@ static const char *const STEP_ARGS[] = {"theta", "X", "T", "state"};
 static PyObject *step(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *values[4];
-    real *theta;
+    real *theta, *state;
     const real *X, *T;
     long n = -1;
     double total;
@@ -325,14 +342,14 @@ static PyObject *step(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
     if ((theta = theta_data(values[0], 1)) == NULL) return NULL;
     if ((X = rows_data(values[1], "X", N_INPUTS, &n)) == NULL) return NULL;
     if ((T = rows_data(values[2], "T", N_OUTPUTS, &n)) == NULL) return NULL;
-    if (check_state(values[3]) < 0) return NULL;
+    if (state_data(values[3], 1, &state) < 0) return NULL;
     if ((scratch = scratch_buffer(stack)) == NULL) return NULL;
     if ((double)n * N_PARAMETERS > RELEASE_WORK) {
         Py_BEGIN_ALLOW_THREADS
-        total = mazur_step(theta, X, T, n, NULL, scratch);
+        total = mazur_step(theta, X, T, n, NULL, state, scratch);
         Py_END_ALLOW_THREADS
     } else {
-        total = mazur_step(theta, X, T, n, NULL, scratch);
+        total = mazur_step(theta, X, T, n, NULL, state, scratch);
     }
     release(scratch, stack);
     return PyFloat_FromDouble(total);
@@ -341,7 +358,7 @@ static PyObject *step(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
 static const char *const TRAIN_ARGS[] = {"theta", "X", "T", "epochs", "batch_size", "orders", "state"};
 
 struct train_arguments {
-    real *theta;
+    real *theta, *state; /* state: NULL when not given (train starts from a fresh one) */
     const real *X, *T;
     const long *orders;
     long n, epochs, size;
@@ -359,7 +376,7 @@ static int train_arguments(const char *function, PyObject *const *args, Py_ssize
     if ((a->theta = theta_data(values[0], 1)) == NULL) return -1;
     if ((a->X = rows_data(values[1], "X", N_INPUTS, &a->n)) == NULL) return -1;
     if ((a->T = rows_data(values[2], "T", N_OUTPUTS, &a->n)) == NULL) return -1;
-    if (check_state(values[6]) < 0) return -1;
+    if (state_data(values[6], 0, &a->state) < 0) return -1;
     if ((a->epochs = count_of(values[3], "epochs", 1)) < 0) return -1;
     a->size = a->n;
     if (values[4] != NULL && values[4] != Py_None) {
@@ -407,13 +424,22 @@ static PyObject *train(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
     npy_intp dims[1];
     PyObject *losses;
     double *out, work;
-    real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch;
+    real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch, *fresh = NULL;
     (void)self;
     if (train_arguments("train", args, nargs, kwnames, &a) < 0) return NULL;
     dims[0] = a.epochs;
     if ((losses = PyArray_SimpleNew(1, dims, NPY_FLOAT64)) == NULL) return NULL;
     out = (double *)PyArray_DATA((PyArrayObject *)losses);
+    if (a.state == NULL && STATE_SIZE > 0) {
+        /* no state given: start from a fresh one (zeros), as initial_state() would */
+        if ((fresh = (real *)PyMem_Calloc((size_t)STATE_SIZE, sizeof(real))) == NULL) {
+            Py_DECREF(losses);
+            return PyErr_NoMemory();
+        }
+        a.state = fresh;
+    }
     if ((scratch = scratch_buffer(stack)) == NULL) {
+        PyMem_Free(fresh);
         Py_DECREF(losses);
         return NULL;
     }
@@ -424,15 +450,17 @@ static PyObject *train(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
         const long chunk = a.epochs - done < k ? a.epochs - done : k;
         Py_BEGIN_ALLOW_THREADS
         mazur_train(a.theta, a.X, a.T, a.n, chunk, a.size, a.orders ? a.orders + done * a.n : NULL,
-                         out + done, scratch);
+                         out + done, a.state, scratch);
         Py_END_ALLOW_THREADS
         if (done + chunk < a.epochs && PyErr_CheckSignals() < 0) {
             release(scratch, stack);
+            PyMem_Free(fresh);
             Py_DECREF(losses);
             return NULL;
         }
     }
     release(scratch, stack);
+    PyMem_Free(fresh);
     return losses;
 }
 
@@ -444,10 +472,12 @@ static PyMethodDef methods[] = {
     {"gradient", (PyCFunction)(void (*)(void))gradient, METH_FASTCALL | METH_KEYWORDS,
      "gradient(theta, X, T): (loss, dE/dtheta) over the batch; frozen parameters' derivatives included."},
     {"step", (PyCFunction)(void (*)(void))step, METH_FASTCALL | METH_KEYWORDS,
-     "step(theta, X, T, state=None): one SGD step on the whole batch, in place; the loss before it."},
+     "step(theta, X, T, state=None): one sgd step on the whole batch, theta and state in place; "
+     "the loss before it.\n\nstate (see STATE_LAYOUT) is required when STATE_SIZE > 0."},
     {"train", (PyCFunction)(void (*)(void))train, METH_FASTCALL | METH_KEYWORDS,
-     "train(theta, X, T, epochs, batch_size=None, orders=None, state=None): SGD epochs in place, in C.\n\n"
-     "orders: None (rows in order) or C longs of shape (epochs, n), one permutation per epoch.\n"
+     "train(theta, X, T, epochs, batch_size=None, orders=None, state=None): sgd epochs in place, "
+     "in C.\n\norders: None (rows in order) or C longs of shape (epochs, n), one permutation per epoch.\n"
+     "state: None (a fresh state) or the state to update in place.\n"
      "Returns each epoch's mean step loss (float64, shape (epochs,))."},
     {"check_train", (PyCFunction)(void (*)(void))check_train, METH_FASTCALL | METH_KEYWORDS,
      "check_train(theta, X, T, epochs, batch_size=None, orders=None, state=None): train's checks alone."},
@@ -468,6 +498,7 @@ PyMODINIT_FUNC PyInit__c_kernel(void)
     if (result == NULL) return NULL;
     if (PyModule_AddIntConstant(result, "N_PARAMETERS", N_PARAMETERS) < 0
         || PyModule_AddIntConstant(result, "SCRATCH_SIZE", SCRATCH_SIZE) < 0
+        || PyModule_AddIntConstant(result, "STATE_SIZE", STATE_SIZE) < 0
         || PyModule_AddStringConstant(result, "FORM", "scalar") < 0) {
         Py_DECREF(result);
         return NULL;

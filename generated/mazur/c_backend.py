@@ -18,6 +18,9 @@ from .numpy_backend import *  # noqa: F401,F403  (constants, FORMULAS, initial v
 from .numpy_backend import __all__
 from . import _c_kernel as _kernel
 
+if _kernel.N_PARAMETERS != N_PARAMETERS or _kernel.STATE_SIZE != STATE_SIZE:  # noqa: F405
+    raise ImportError("_c_kernel does not match numpy_backend (rebuild the package)")
+
 BACKEND = "c"
 FORM = "scalar"
 
@@ -32,11 +35,12 @@ _ORDER_CHUNK = 1 << 20
 
 
 def train(theta, X, T, epochs, batch_size=None, shuffle=False, seed=None, state=None):
-    """Many SGD steps in place; returns each epoch's mean step loss (float64, shape (epochs,)).
+    """Many optimizer steps in place; returns each epoch's mean step loss (float64, shape (epochs,)).
 
     batch_size None means the full batch.  Without shuffle, batches are consecutive row slices
     in order (the last may be shorter); with it, each epoch uses a permutation drawn from
-    np.random.default_rng(seed) (seed None: fresh entropy, not reproducible).
+    np.random.default_rng(seed) (seed None: fresh entropy, not reproducible).  Without state, a
+    stateful optimizer starts from a fresh one; with it, state is updated in place.
     """
     if not shuffle:
         return _kernel.train(theta, X, T, epochs, batch_size, None, state)
@@ -47,6 +51,8 @@ def train(theta, X, T, epochs, batch_size=None, shuffle=False, seed=None, state=
             raise TypeError(f"seed: expected an integer or None, got {type(seed).__name__}")
         if seed < 0:
             raise ValueError(f"seed: expected an integer >= 0, got {seed}")
+    if state is None:
+        state = initial_state()  # noqa: F405  (one fresh state for every chunk below)
     n = X.shape[0]
     rng = np.random.default_rng(seed)
     losses = np.empty(epochs, dtype=np.float64)

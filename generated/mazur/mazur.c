@@ -20,12 +20,22 @@ enum {
 #define N_PARAMETERS 10L
 #define WORK_SIZE 0L /* reals of per-example work space after the gradient */
 #define LEARNING_RATE 0.5
+#define STATE_SIZE 0L /* reals of optimizer state (caller-owned) */
 
 int mazur_n_inputs(void) { return N_INPUTS; }
 int mazur_n_outputs(void) { return N_OUTPUTS; }
 long mazur_n_parameters(void) { return N_PARAMETERS; }
 long mazur_scratch_size(void) { return N_PARAMETERS + WORK_SIZE; }
 double mazur_learning_rate(void) { return LEARNING_RATE; }
+long mazur_state_size(void) { return STATE_SIZE; }
+
+const char *mazur_state_part(int part, long *start, long *length)
+{
+    (void)part;
+    (void)start;
+    (void)length;
+    return 0; /* plain SGD keeps no state */
+}
 
 /* -- parameter names ------------------------------------------------------------------------ */
 
@@ -235,24 +245,27 @@ double mazur_gradient(const real *theta, const real *X, const real *T, long n, c
     return mazur_batch(theta, X, T, n, rows, grad);
 }
 
-/* theta -= LEARNING_RATE * grad, except for frozen parameters. */
-static void mazur_update(real *theta, const real *grad)
+/* SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
+ * Plain SGD: theta -= LEARNING_RATE * grad, except for frozen parameters. */
+static void mazur_update(real *theta, real *grad, real *state)
 {
     long k;
+    (void)state;
     for (k = 0L; k < 4L; ++k) theta[k] -= grad[k] * LEARNING_RATE;
     for (k = 5L; k < 9L; ++k) theta[k] -= grad[k] * LEARNING_RATE;
     (void)k;
 }
 
-double mazur_step(real *theta, const real *X, const real *T, long n, const long *rows, real *scratch)
+double mazur_step(real *theta, const real *X, const real *T, long n, const long *rows, real *state,
+    real *scratch)
 {
     const double total = mazur_batch(theta, X, T, n, rows, scratch);
-    mazur_update(theta, scratch);
+    mazur_update(theta, scratch, state);
     return total;
 }
 
 void mazur_train(real *theta, const real *X, const real *T, long n, long epochs, long batch_size,
-    const long *orders, double *losses, real *scratch)
+    const long *orders, double *losses, real *state, real *scratch)
 {
     const long size = batch_size < n ? batch_size : n;
     long epoch;
@@ -263,9 +276,10 @@ void mazur_train(real *theta, const real *X, const real *T, long n, long epochs,
         for (start = 0; start < n; start += size) {
             const long count = n - start < size ? n - start : size;
             if (order) {
-                total += mazur_step(theta, X, T, count, order + start, scratch);
+                total += mazur_step(theta, X, T, count, order + start, state, scratch);
             } else {
-                total += mazur_step(theta, X + start * N_INPUTS, T + start * N_OUTPUTS, count, 0, scratch);
+                total += mazur_step(theta, X + start * N_INPUTS, T + start * N_OUTPUTS, count, 0, state,
+                                        scratch);
             }
             ++steps;
         }

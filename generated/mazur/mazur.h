@@ -29,7 +29,19 @@ int mazur_n_inputs(void);            /* 2 */
 int mazur_n_outputs(void);           /* 2 */
 long mazur_n_parameters(void);       /* 10: the length of theta and grad */
 long mazur_scratch_size(void);       /* reals the scratch buffer needs: 10 */
-double mazur_learning_rate(void);    /* the spec's SGD learning rate */
+double mazur_learning_rate(void);    /* the spec's learning rate */
+
+/* -- the optimizer's state (sgd, none for plain SGD) ---------------------------------------------------
+ * step and train update `state`, mazur_state_size() reals that the caller owns and keeps
+ * between calls (0; NULL is fine).  A fresh state is all zeros; saving theta and state resumes
+ * training exactly.  Its parts, as (name, first index, length):
+ *     none: plain SGD keeps no state
+ */
+long mazur_state_size(void);
+
+/* The name of part `part` (0, 1, ...) of the state, with its first index and length written to
+ * *start and *length (either may be NULL); NULL when there is no such part. */
+const char *mazur_state_part(int part, long *start, long *length);
 
 /* The name of parameter `index` (as in the spec), written to buffer with its terminating NUL
  * when it fits in `size` bytes; returns the name's length (like snprintf), or -1 when there is
@@ -53,17 +65,19 @@ double mazur_loss(const mazur_real *theta, const mazur_real *X, const mazur_real
 double mazur_gradient(const mazur_real *theta, const mazur_real *X, const mazur_real *T,
     long n, const long *rows, mazur_real *grad, mazur_real *scratch);
 
-/* One SGD step on the batch, in place (frozen parameters stay); returns the loss before it. */
+/* One optimizer step on the batch, theta and state in place (frozen parameters stay); returns
+ * the loss before it. */
 double mazur_step(mazur_real *theta, const mazur_real *X, const mazur_real *T,
-    long n, const long *rows, mazur_real *scratch);
+    long n, const long *rows, mazur_real *state, mazur_real *scratch);
 
-/* `epochs` epochs of minibatch SGD over the n rows, in place.  Each epoch visits the rows in
- * order, or, when `orders` is not NULL, in the order orders[e*n .. e*n + n - 1] for epoch e
- * (a permutation of 0 .. n-1), in batches of batch_size rows (the last may be shorter;
- * batch_size >= n means the full batch).  losses[e] (epochs values) is the mean of the losses
- * the epoch's steps returned. */
+/* `epochs` epochs of minibatch optimizer steps over the n rows, theta and state in place.
+ * Each epoch visits the rows in order, or, when `orders` is not NULL, in the order
+ * orders[e*n .. e*n + n - 1] for epoch e (a permutation of 0 .. n-1), in batches of batch_size
+ * rows (the last may be shorter; batch_size >= n means the full batch).  losses[e] (epochs
+ * values) is the mean of the losses the epoch's steps returned. */
 void mazur_train(mazur_real *theta, const mazur_real *X, const mazur_real *T,
-    long n, long epochs, long batch_size, const long *orders, double *losses, mazur_real *scratch);
+    long n, long epochs, long batch_size, const long *orders, double *losses, mazur_real *state,
+    mazur_real *scratch);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,8 @@ Files of a generated package (``<name>`` is the spec's name)::
                          reals the scratch buffer needs); parameter names, sizes and the frozen
                          flags are queryable from C.  forward, loss, gradient, step and the
                          whole training loop (``<name>_train``: every epoch and minibatch) are
-                         kernel functions.
+                         kernel functions; step and train also update the optimizer state,
+                         a caller-owned array of ``<name>_state_size()`` reals.
     c_backend.c          the extension glue: argument checks, then one kernel call.  forward,
                          loss, gradient and step are METH_FASTCALL functions; train releases
                          the GIL for all its epochs.
@@ -47,6 +48,16 @@ example at a time; NumPy's matrix products (BLAS) win once batches and layers ar
 
 so the package prefers C up to :data:`AUTO_C_MAX_PARAMETERS` parameters, NumPy above (both
 stay importable as submodules, and ``backend="c"`` picks C at any size).
+
+Optimizers and penalties.  Every optimizer of the spec (SGD with momentum, dampening, Nesterov
+and weight decay; RMSprop; Adam; AdamW) is printed as the kernel's update, after PyTorch's
+documented rules exactly as the NumPy backend's ``_update`` computes them (the same derived
+constants, the same order of operations), so the two backends agree to rounding step after
+step.  The optimizer state is one caller-owned array of ``<name>_state_size()`` reals with the
+NumPy module's STATE_LAYOUT (``<name>_state_part()`` names its parts in C); plain SGD keeps none
+and prints the same two-line update as before, so it costs nothing.  A layer's l1/l2 penalties
+are added after the batch reduction (loss and gradient); label smoothing is part of the SymPy
+loss already.
 
 Arithmetic follows the NumPy backend operation for operation (the same stable sigmoid, the
 same logits-based logarithms, the batch reduction applied to the summed gradient), so the
@@ -185,33 +196,12 @@ def preferred_backends(program: Program, backends: tuple[str, ...]) -> list[str]
     return [b for b in order if b in backends]
 
 
-def unsupported_reason(program: Program) -> str | None:
-    """Why the C backend cannot print ``program``, or None when it can."""
-    optimizer = program.spec.optimizer
-    if optimizer.name != "sgd":
-        return f'the C backend implements plain SGD only, not the "{optimizer.name}" optimizer'
-    for field in ("momentum", "weight_decay"):
-        if getattr(optimizer, field, 0):
-            return f"the C backend implements plain SGD only (no {field})"
-    if getattr(optimizer, "nesterov", False):
-        return "the C backend implements plain SGD only (no nesterov)"
-    for layer in program.spec.layers:
-        if getattr(layer, "l1", 0) or getattr(layer, "l2", 0):
-            return "the C backend has no l1/l2 penalties yet"
-    if getattr(program.spec.loss, "label_smoothing", 0):
-        return "the C backend has no label smoothing yet"
-    return None
-
-
 def emit_c(program: Program, initial: np.ndarray, gradients: Gradients) -> dict[str, bytes]:
     """``<name>.h``, ``<name>.c``, ``c_backend.c`` and ``c_backend.py`` for ``program``.
 
     The package must also hold the NumPy module (``numpy_backend.py``), whose constants and
     FORMULAS the C module re-exports.
     """
-    reason = unsupported_reason(program)
-    if reason is not None:
-        raise BuildError(reason + "; build with --backend numpy")
     spec = program.spec
     if not _PARAMETER_NAME.fullmatch(spec.name):
         raise InternalError(f"spec name {spec.name!r} is not a C identifier")
@@ -242,11 +232,14 @@ def emit_c(program: Program, initial: np.ndarray, gradients: Gradients) -> dict[
         "n_outputs": spec.n_outputs,
         "n_parameters": spec.n_parameters,
         "learning_rate": printer.literal(spec.optimizer.learning_rate),
+        "optimizer": _optimizer_context(spec, printer),
+        "penalties": _penalties_context(spec, printer),
         "mean": spec.loss.reduction == "mean",
         "names": _parameter_name_table(program),
         "frozen": [spec.parameter_names.index(name) for name in spec.frozen],
         "trainable_runs": _trainable_runs(spec),
-        "helpers": sorted(printer.helpers),
+        "helpers": sorted(printer.helpers | ({"sg_sign"} if any(l1 for _, _, l1, _, _ in spec.penalized_slices())
+                                              else set())),
         "extension": EXTENSION,
         **body,
     }
@@ -260,6 +253,59 @@ def emit_c(program: Program, initial: np.ndarray, gradients: Gradients) -> dict[
         "c_backend.py": _TEMPLATES.get_template("c_backend.py.jinja").render(context),
     }
     return {path: text.encode() for path, text in files.items()}
+
+
+def _optimizer_context(spec, printer: CCodePrinter) -> dict[str, Any]:
+    """The optimizer's rule and constants as C literals, computed as the NumPy backend computes them.
+
+    Derived constants (1 - dampening, 1 - alpha, 1 - beta, lr * weight_decay) are taken in Python
+    double, as the NumPy module's literals are, so both backends round alike.  The state layout
+    is the NumPy module's STATE_LAYOUT.
+    """
+    from ..numpy import OPTIMIZER_DOCS, state_layout
+
+    opt = spec.optimizer
+    if opt.name not in OPTIMIZER_DOCS:  # the name becomes a C string: only the known ones
+        raise InternalError(f"the C emitter got an unknown optimizer {opt.name!r}")
+    layout = state_layout(spec)
+    literal = printer.literal
+    constants: dict[str, str | None] = dict.fromkeys(
+        ("one_minus_dampening", "alpha", "one_minus_alpha", "beta1", "one_minus_beta1", "beta2",
+         "one_minus_beta2", "eps", "decoupled_decay"))
+    constants.update(weight_decay=literal(opt.weight_decay) if opt.weight_decay else None,
+                     momentum=literal(opt.momentum) if opt.momentum else None)
+    if opt.name == "sgd":
+        constants["one_minus_dampening"] = literal(1 - opt.dampening)
+    elif opt.name == "rmsprop":
+        constants.update(alpha=literal(opt.alpha), one_minus_alpha=literal(1 - opt.alpha), eps=literal(opt.eps))
+    else:
+        constants.update(beta1=literal(opt.beta1), one_minus_beta1=literal(1 - opt.beta1),
+                         beta2=literal(opt.beta2), one_minus_beta2=literal(1 - opt.beta2), eps=literal(opt.eps))
+        if opt.name == "adamw":
+            constants["weight_decay"] = None  # decoupled: theta *= 1 - lr * weight_decay instead
+            constants["decoupled_decay"] = literal(opt.learning_rate * opt.weight_decay)
+    return {
+        "name": opt.name,
+        "stateful": opt.stateful,
+        "nesterov": opt.nesterov,
+        "doc": OPTIMIZER_DOCS[opt.name],
+        "state_layout": layout,
+        "state_size": sum(length for _, _, length in layout),
+        **constants,
+    }
+
+
+def _penalties_context(spec, printer: CCodePrinter) -> list[dict[str, Any]]:
+    """Each layer's l1/l2 penalty over its theta range, with the constants the NumPy backend uses."""
+    double = CCodePrinter("float64").literal  # refuses inf and nan, like every literal
+    penalties = []
+    for start, stop, l1, l2, k in spec.penalized_slices():
+        penalties.append({"start": start, "stop": stop, "layer": k + 1,
+                          # the loss is accumulated in double; the gradient in the kernel's real
+                          "l1": double(l1) if l1 else None, "l2": double(l2) if l2 else None,
+                          "l1_real": printer.literal(l1) if l1 else None,
+                          "two_l2": printer.literal(2 * l2) if l2 else None})
+    return penalties
 
 
 def _trainable_runs(spec) -> list[tuple[int, int]]:
