@@ -62,6 +62,10 @@ def load(spec: Spec | str | Path | dict[str, Any], backend: str = "auto", out: s
     With ``out=None`` the package lives in the user's cache directory (``$SYMGRAD_CACHE`` when
     set), never in the current directory.
     """
+    if backend not in ("auto", "numpy", "c"):
+        from .errors import SpecError
+
+        raise SpecError("backend", f'"{backend}" is not a backend to load', "use auto, numpy or c")
     result = build(spec, out=out, backend="all" if backend == "auto" else backend, form=form,
                    max_parameters=max_parameters)
     return import_backend(result.package_dir, backend)
