@@ -91,16 +91,28 @@ def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int, number: i
 
 
 def calibrate(fn: Callable[[], Any], target_seconds: float) -> int:
-    """How many calls of ``fn`` take about ``target_seconds`` (at least 1)."""
+    """How many calls of ``fn`` take about ``target_seconds`` (at least 1).
+
+    From the median of several timed batches after two warm-up calls, so one busy moment of
+    the machine does not decide how a contender is sampled.
+    """
+    fn()  # first calls pay for lazy binding, page faults and caches: not representative
+    fn()
     n = 1
-    while True:
+    while True:  # grow a batch until it is long enough for the clock
         start = time.perf_counter()
         for _ in range(n):
             fn()
-        took = time.perf_counter() - start
-        if took >= target_seconds / 4 or n >= 1 << 20:
-            return max(1, int(n * target_seconds / max(took, 1e-9)))
+        if time.perf_counter() - start >= 2e-4 or n >= 1 << 20:
+            break
         n *= 4
+    per_call = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        per_call.append((time.perf_counter() - start) / n)
+    return max(1, int(target_seconds / statistics.median(per_call)))
 
 
 def try_load(spec: Any, backend: str, **kwargs: Any) -> tuple[Any, str | None]:
