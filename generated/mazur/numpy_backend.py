@@ -75,9 +75,11 @@ _STEP_SIZES = LEARNING_RATE * _TRAINABLE
 
 
 def _sigmoid(x):
-    # 1/(1 + exp(-x)), taking exp of non-positive numbers only, so it never overflows.
+    # 1/(1 + exp(-x)), taking exp of non-positive numbers only, so it never overflows:
+    # for x < 0 it is e/(1 + e) with e = exp(x).
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    r = 1 / (1 + e)
+    return np.where(x >= 0, r, e * r)
 
 
 # -- argument checks: a bad argument is a TypeError or ValueError that names it ----------------
