@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 

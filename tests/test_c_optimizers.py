@@ -405,3 +405,31 @@ def test_standalone_stateful_kernel_compiles_strictly_and_runs(tmp_path, dtype):
     rtol = 1e-12 if dtype == "float64" else 1e-4
     assert_close(theta_c, theta_n, rtol, "standalone theta")
     assert_close(state_c, state_n, rtol * 10, "standalone state")
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_matches_torch_optim(optimizers, config):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; torch.optim comparison skipped")
+    module = optimizers[config_id(config), "scalar"]
+    theta, X, T = problem(module)
+    frozen = module.PARAMETER_NAMES.index(FROZEN)
+    parameter = torch.tensor(theta.copy(), dtype=torch.float64, requires_grad=True)
+    options = {"lr": config["learning_rate"]}
+    for key in ("momentum", "dampening", "nesterov", "weight_decay", "alpha", "eps"):
+        if key in config:
+            options[key] = config[key]
+    if "betas" in config:
+        options["betas"] = tuple(config["betas"])
+    optimizer = {"sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
+                 "adamw": torch.optim.AdamW}[config["name"]]([parameter], **options)
+    state = module.initial_state()
+    numpy_module = reference_numpy(module)
+    for _ in range(100):
+        _, grad = numpy_module.gradient(parameter.detach().numpy().copy(), X, T)
+        keep = parameter.detach()[frozen].item()
+        parameter.grad = torch.tensor(grad)
+        optimizer.step()
+        with torch.no_grad():
+            parameter[frozen] = keep
+        module.step(theta, X, T, state=state)
+    np.testing.assert_allclose(theta, parameter.detach().numpy(), rtol=1e-10, atol=1e-12)
