@@ -26,7 +26,7 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import __version__
 from .errors import BuildError, SpecError
@@ -261,19 +261,41 @@ def _build_in_cache(spec: Spec, backends: tuple[str, ...], form: str, key: str, 
             for name, data in files.items():
                 (staging / spec.name / name).write_bytes(data)
             (staging / spec.name / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-            if entry.exists():  # broken or incomplete: move it out of the way, atomically
-                _discard(entry)
-            try:
-                os.rename(staging, entry)
-            except OSError:
-                if _valid_manifest(package_dir, key) is None:  # not a concurrent build's finished entry
-                    raise
+            # Publish under a lock, re-checking first: another process may have finished the same
+            # entry meanwhile (then it is used as it is), and only a broken entry is ever replaced,
+            # so a process that is importing a valid entry never sees it disappear.
+            with _entry_lock(entry):
+                finished = _valid_manifest(package_dir, key)
+                if finished is not None:
+                    manifest = finished
+                else:
+                    if entry.exists():
+                        _discard(entry)
+                    os.rename(staging, entry)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     except OSError as error:
         raise BuildError(f"cannot write to the cache {cache_root()}: {error.strerror or error}; "
                          "set SYMGRAD_CACHE to a writable directory") from None
     return manifest
+
+
+@contextlib.contextmanager
+def _entry_lock(entry: Path) -> Iterator[None]:
+    """An exclusive lock per cache entry (POSIX flock; elsewhere the rename alone)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks in the standard library
+        yield
+        return
+    locks = entry.parent.parent / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{entry.name}.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _discard(entry: Path) -> None:
