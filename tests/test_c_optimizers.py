@@ -343,11 +343,11 @@ DRIVER = r"""
 
 int main(void)
 {
-    NAME_real theta[P], state[S], scratch[64], X[6 * 3], T[6 * 2];
+    NAME_real theta[P], state[S], scratch[1024], X[6 * 3], T[6 * 2];
     double losses[25];
     long k, start = -1, length = -1;
     const char *part;
-    if (NAME_state_size() != S || NAME_scratch_size() > 64) return 2;
+    if (NAME_state_size() != S || NAME_scratch_size() > 1024) return 2;
     for (k = 0; NAME_state_part((int)k, &start, &length) != NULL; ++k) {
         part = NAME_state_part((int)k, NULL, NULL);
         printf("part %s %ld %ld\n", part, start, length);
