@@ -56,3 +56,17 @@ def test_check_autodiff_runs_or_skips(tmp_path):
     done = run_tool("check_autodiff.py", tmp_path, "--quick", "--cases", "0", "--backend", "numpy", "--form", "scalar")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "skipped: neither torch nor jax" in done.stdout or "result: PASS" in done.stdout
+
+
+def test_bench_mlp_quick(tmp_path):
+    done = run_tool("bench_mlp.py", tmp_path, "--quick")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for row in ("| symgrad c ", "| symgrad numpy ", "| hand-written NumPy ", "| symgrad numpy m.step",
+                "| hand-written NumPy step"):
+        assert row in out, row
+    for target in ("digits epoch (momentum): best symgrad", "784-256-10 step: NumPy backend / hand NumPy",
+                   "backend=\"auto\" picks the faster backend"):
+        line = next(line for line in table_lines(out) if target in line)
+        assert line.rstrip(" |").endswith(("PASS", "FAIL", "n/a")), line
+    assert "MISMATCH" not in out
