@@ -1,11 +1,18 @@
-"""Plain float64 gradient descent for ``explain``: the error after K steps, and every value of a big network.
+"""Plain float64 training for ``explain``: the error after K steps, and every value of a big network.
 
 The loop runs the per-layer rules of :meth:`Gradients.layer_rules` (lambdified with NumPy) on
 the theta layout of the vector program: forward a_k = f(W_k a_(k-1) + b_k), output delta from
-the loss rule, hidden deltas delta_k = (W_(k+1)^T delta_(k+1)) * f'(net_k), then one
-simultaneous SGD step p <- p - eta * dE/dp on every parameter that is not frozen.  It is
-independent of the generated modules and of their templates, so ``explain`` can be compared
-with them; on one example it agrees with :func:`symgrad.formulas.evaluate` to rounding.
+the loss rule, hidden deltas delta_k = (W_(k+1)^T delta_(k+1)) * f'(net_k), the layers' l1/l2
+penalties added to the error and the gradient, then one simultaneous step of the spec's
+optimizer on every parameter that is not frozen.  It is independent of the generated modules
+and of their templates, so ``explain`` can be compared with them; on one example it agrees with
+:func:`symgrad.formulas.evaluate` to rounding.
+
+:data:`UPDATES` is explain's copy of the optimizers' update rules (PyTorch's documented rules
+for ``torch.optim.SGD``, ``RMSprop``, ``Adam`` and ``AdamW``), one small function each; the
+worked example's first step and the K steps both go through :class:`Optimizer`.  (The other
+two copies are the generated code's: ``_update`` in ``emit/numpy/module.py.jinja`` and the
+update loop of ``emit/c/kernel.c.jinja``.)
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import sympy as sp
 
 from ..gradients import A, LOGP, T, Z, Gradients
 from ..program import LayerPlan, optimize
+from ..spec import Optimizer as OptimizerSpec
 
 #: NumPy versions of the rule table's functions, by SymPy class name (what lambdify prints).
 _NUMPY_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
@@ -45,6 +53,90 @@ class LayerState:
     net: np.ndarray
     out: np.ndarray
     delta: np.ndarray
+
+
+# -- the optimizers ------------------------------------------------------------------------------
+#
+# Each update takes the optimizer's options, theta, dE/dtheta (penalties included), the state
+# (a dict: "step", already counted for this step, and the arrays the rule keeps) and the
+# trainable mask (1.0 or 0.0 per parameter).  It updates the state in place and returns the new
+# theta with the quantities a walk-through shows, by name, as arrays over every parameter.
+
+Quantities = dict[str, np.ndarray]
+
+
+def _sgd(o: OptimizerSpec, theta: np.ndarray, grad: np.ndarray, state: dict, trainable: np.ndarray):
+    """torch.optim.SGD: g = grad + wd p; b = g on the first step, else mu b + (1 - dampening) g;
+    p <- p - lr b (Nesterov: p - lr (g + mu b)); without momentum p <- p - lr g."""
+    g = grad + o.weight_decay * theta if o.weight_decay else grad.copy()
+    shown: Quantities = {"g": g}
+    direction = g
+    if o.momentum:
+        buffer = g.copy() if state["step"] == 1 else o.momentum * state["buffer"] + (1 - o.dampening) * g
+        state["buffer"] = shown["buffer"] = buffer
+        direction = g + o.momentum * buffer if o.nesterov else buffer
+    return theta - (o.learning_rate * trainable) * direction, shown
+
+
+def _rmsprop(o: OptimizerSpec, theta: np.ndarray, grad: np.ndarray, state: dict, trainable: np.ndarray):
+    """torch.optim.RMSprop (not centered): g = grad + wd p; v = alpha v + (1 - alpha) g^2;
+    p <- p - lr g / (sqrt(v) + eps), or with momentum b = mu b + g / (sqrt(v) + eps), p <- p - lr b."""
+    g = grad + o.weight_decay * theta if o.weight_decay else grad.copy()
+    square_avg = o.alpha * state.get("square_avg", np.zeros_like(theta)) + (1 - o.alpha) * g * g
+    state["square_avg"] = square_avg
+    shown: Quantities = {"g": g, "square_avg": square_avg}
+    direction = g / (np.sqrt(square_avg) + o.eps)
+    if o.momentum:
+        direction = o.momentum * state.get("buffer", np.zeros_like(theta)) + direction
+        state["buffer"] = shown["buffer"] = direction
+    return theta - (o.learning_rate * trainable) * direction, shown
+
+
+def _adam(o: OptimizerSpec, theta: np.ndarray, grad: np.ndarray, state: dict, trainable: np.ndarray):
+    """torch.optim.Adam and AdamW: g = grad + wd p (Adam) or p <- p (1 - lr wd) first (AdamW);
+    m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, m^ = m / (1 - b1^t), v^ = v / (1 - b2^t),
+    p <- p - lr m^ / (sqrt(v^) + eps) (computed as PyTorch does: lr/(1 - b1^t) m / (sqrt(v)/sqrt(1 - b2^t) + eps))."""
+    step = state["step"]
+    shown: Quantities = {}
+    if o.name == "adamw":
+        theta = theta * (1 - (o.learning_rate * o.weight_decay) * trainable)
+        shown["decayed"] = theta
+        g = grad
+    else:
+        g = grad + o.weight_decay * theta if o.weight_decay else grad
+    exp_avg = o.beta1 * state.get("exp_avg", np.zeros_like(theta)) + (1 - o.beta1) * g
+    exp_avg_sq = o.beta2 * state.get("exp_avg_sq", np.zeros_like(theta)) + (1 - o.beta2) * g * g
+    state["exp_avg"], state["exp_avg_sq"] = exp_avg, exp_avg_sq
+    correction1, correction2 = 1 - o.beta1 ** step, 1 - o.beta2 ** step
+    shown.update(g=g, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq, exp_avg_hat=exp_avg / correction1,
+                 exp_avg_sq_hat=exp_avg_sq / correction2)
+    denominator = np.sqrt(exp_avg_sq) / math.sqrt(correction2) + o.eps
+    return theta - (o.learning_rate * trainable / correction1) * exp_avg / denominator, shown
+
+
+#: The update rule of each optimizer name.
+UPDATES: dict[str, Callable[..., tuple[np.ndarray, Quantities]]] = {
+    "sgd": _sgd, "rmsprop": _rmsprop, "adam": _adam, "adamw": _adam}
+
+
+class Optimizer:
+    """The spec's optimizer on a theta array; frozen parameters never change."""
+
+    def __init__(self, options: OptimizerSpec, trainable: np.ndarray) -> None:
+        self.options = options
+        self.trainable = np.asarray(trainable, dtype=bool)
+        self.update = UPDATES[options.name]
+
+    @staticmethod
+    def fresh_state() -> dict:
+        """A state before the first step (PyTorch's: every buffer and moment zero)."""
+        return {"step": 0}
+
+    def step(self, theta: np.ndarray, grad: np.ndarray, state: dict) -> tuple[np.ndarray, Quantities]:
+        """theta after one step (a new array), and the quantities the step computed; ``state`` is updated."""
+        state["step"] += 1
+        new, shown = self.update(self.options, theta, grad, state, self.trainable.astype(np.float64))
+        return np.where(self.trainable, new, theta), shown
 
 
 @dataclass(frozen=True)
@@ -79,7 +171,7 @@ class _Layer:
 
 
 class Network:
-    """The float64 forward pass, backward pass and SGD step of one spec, for one example at a time."""
+    """The float64 forward pass, backward pass, penalties and optimizer steps of one spec, one example at a time."""
 
     def __init__(self, gradients: Gradients) -> None:
         self.spec = gradients.model.spec
@@ -87,7 +179,8 @@ class Network:
         self.layers = [_Layer(plan) for plan in program.layers]
         frozen = set(self.spec.frozen)
         self.trainable = np.array([name not in frozen for name in self.spec.parameter_names])
-        self.learning_rate = self.spec.optimizer.learning_rate
+        self.optimizer = Optimizer(self.spec.optimizer, self.trainable)
+        self.penalized = self.spec.penalized_slices()
 
     def theta(self, parameters: Mapping[str, float]) -> np.ndarray:
         return np.array([parameters[name] for name in self.spec.parameter_names], dtype=np.float64)
@@ -111,8 +204,23 @@ class Network:
         error = float(np.sum(last.loss(nets[-1], outs[-1], t, logp) * np.ones_like(t)))
         return nets + outs, error
 
+    def penalty(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The layers' penalties l2 * sum p^2 + l1 * sum |p| over the parameters they cover, and their
+        derivatives 2 l2 p + l1 sign(p) (zero elsewhere)."""
+        total = 0.0
+        grad = np.zeros_like(theta)
+        for start, stop, l1, l2, _ in self.penalized:
+            covered = theta[start:stop]
+            if l2:
+                total += l2 * float(np.dot(covered, covered))
+                grad[start:stop] += 2 * l2 * covered
+            if l1:
+                total += l1 * float(np.abs(covered).sum())
+                grad[start:stop] += l1 * np.sign(covered)
+        return total, grad
+
     def backward(self, theta: np.ndarray, x: np.ndarray, t: np.ndarray) -> tuple[list[LayerState], float, np.ndarray]:
-        """Every layer's values, the error, and dE/dtheta (frozen entries included)."""
+        """Every layer's values, the error, and dE/dtheta (frozen entries included), penalties not included."""
         values, error = self.forward(theta, x, t)
         n = len(self.layers)
         nets, outs = values[:n], values[n:]
@@ -141,17 +249,19 @@ class Network:
 
     def descend(self, parameters: Mapping[str, float], inputs: Sequence[float], targets: Sequence[float],
                 steps: int) -> Descent:
-        """``steps`` simultaneous SGD steps on one example, from ``parameters``."""
+        """``steps`` simultaneous steps of the spec's optimizer on one example, from ``parameters`` and a
+        fresh optimizer state carried from step to step; errors include the penalties."""
         theta = self.theta(parameters)
         x = np.asarray(inputs, dtype=np.float64)
         t = np.asarray(targets, dtype=np.float64)
-        step = self.learning_rate * self.trainable
+        state = self.optimizer.fresh_state()
         errors = []
         for _ in range(steps):
             _, error, grad = self.backward(theta, x, t)
-            errors.append(error)
-            theta = theta - step * grad
+            penalty, penalty_grad = self.penalty(theta)
+            errors.append(error + penalty)
+            theta, _ = self.optimizer.step(theta, grad + penalty_grad, state)
         values, error = self.forward(theta, x, t)
-        errors.append(error)
+        errors.append(error + self.penalty(theta)[0])
         return Descent(tuple(errors), dict(zip(self.spec.parameter_names, map(float, theta))),
                        tuple(float(v) for v in values[-1]))
