@@ -78,6 +78,24 @@ class Difference(Node):
 
 
 @dataclass(frozen=True)
+class Fraction(Node):
+    numerator: Node
+    denominator: Node
+
+
+@dataclass(frozen=True)
+class Root(Node):
+    """The square root of ``item``."""
+
+    item: Node
+
+
+@dataclass(frozen=True)
+class Square(Node):
+    item: Node
+
+
+@dataclass(frozen=True)
 class Equation(Node):
     """side = side = ...; ``aligned`` puts each further side on its own line under the first '='."""
 
@@ -133,6 +151,36 @@ def marked(name: Name, mark: str, tex_mark: str | None = None) -> Name:
 
 ETA = Name("\u03b7", r"\eta", _mi("\u03b7"))
 ERROR = Name("E", "E", _mi("E"))
+PENALTY = Name("penalty", r"\mathrm{penalty}", _mi("penalty"))
+
+
+def greek(letter: str, tex: str, sub: str = "") -> Name:
+    """An optimizer's constant as PyTorch's documentation names it: \u03bc, \u03bb, \u03b2\u2081, \u03b5."""
+    if not sub:
+        return Name(letter, tex, _mi(letter))
+    return Name(f"{letter}{sub}", f"{tex}_{{{sub}}}", f"<msub>{_mi(letter)}<mn>{sub}</mn></msub>")
+
+
+MU, LAMBDA, ALPHA, EPSILON = greek("\u03bc", r"\mu"), greek("\u03bb", r"\lambda"), greek("\u03b1", r"\alpha"), \
+    greek("\u03b5", r"\varepsilon")
+BETA1, BETA2 = greek("\u03b2", r"\beta", "1"), greek("\u03b2", r"\beta", "2")
+
+
+def per_parameter(base: str, parameter: str, hat: bool = False) -> Name:
+    """An optimizer's quantity for one parameter: ``g_w5``, ``m_w5``, ``v\u0302_w5`` (with a hat)."""
+    mark = "\u0302" if hat else ""
+    mathml_base = f"<mover accent=\"true\">{_mi(base)}<mo>^</mo></mover>" if hat else _mi(base)
+    return Name(f"{base}{mark}_{parameter}", rf"{{\hat{{{base}}}}}_{{{tex_text(parameter)}}}" if hat
+                else f"{base}_{{{tex_text(parameter)}}}", f"<msub>{mathml_base}{_mi(parameter)}</msub>")
+
+
+def summed(power: str, k: int) -> Name:
+    """\u03a3_k p\u00b2 or \u03a3_k |p|: over the parameters layer k's penalty covers."""
+    if power == "square":
+        return Name(f"\u03a3_{k} p\u00b2", rf"\sum_{{{k}}} p^{{2}}",
+                    f"<mrow><msub><mo>\u2211</mo><mn>{k}</mn></msub><msup>{_mi('p')}<mn>2</mn></msup></mrow>")
+    return Name(f"\u03a3_{k} |p|", rf"\sum_{{{k}}} \left|p\right|",
+                f"<mrow><msub><mo>\u2211</mo><mn>{k}</mn></msub><mrow><mo>|</mo>{_mi('p')}<mo>|</mo></mrow></mrow>")
 
 
 # -- printers for SymPy expressions ------------------------------------------------------------
@@ -366,6 +414,32 @@ class Notation:
             self._operand(node.right, False, "difference")
         return self.row([self._operand(node.left, True, "sum"), right], "minus")
 
+    def _simple(self, node: Node, power: bool = False) -> bool:
+        """Whether ``node`` can stand in a fraction, under a root or (``power``) as a base without parentheses."""
+        if isinstance(node, Number):
+            return node.value >= 0 and not (power and "e" in format_number(node.value, self.digits))
+        return isinstance(node, Name)
+
+    def _Fraction(self, node: Fraction) -> str:
+        return self.fraction(self(node.numerator), self(node.denominator),
+                             self._simple(node.numerator), self._simple(node.denominator))
+
+    def _Root(self, node: Root) -> str:
+        return self.root(self(node.item), self._simple(node.item))
+
+    def _Square(self, node: Square) -> str:
+        text = self(node.item)
+        return self.square(text if self._simple(node.item, power=True) else self.parenthesized(text))
+
+    def fraction(self, numerator: str, denominator: str, simple_numerator: bool, simple_denominator: bool) -> str:
+        raise NotImplementedError
+
+    def root(self, text: str, simple: bool) -> str:
+        raise NotImplementedError
+
+    def square(self, text: str) -> str:
+        raise NotImplementedError
+
     def _Equation(self, node: Equation) -> str:
         sides = [self(side) for side in node.sides]
         if node.aligned and len(sides) > 2:
@@ -393,6 +467,16 @@ class TextNotation(Notation):
     def parenthesized(self, text: str) -> str:
         return f"({text})"
 
+    def fraction(self, numerator: str, denominator: str, simple_numerator: bool, simple_denominator: bool) -> str:
+        return (f"{numerator if simple_numerator else self.parenthesized(numerator)}/"
+                f"{denominator if simple_denominator else self.parenthesized(denominator)}")
+
+    def root(self, text: str, simple: bool) -> str:
+        return "\u221a" + (text if simple else self.parenthesized(text))
+
+    def square(self, text: str) -> str:
+        return text + "\u00b2"
+
     def aligned(self, sides: list[str]) -> str:
         pad = " " * len(sides[0])
         return "\n".join([f"{sides[0]} = {sides[1]}"] + [f"{pad} = {side}" for side in sides[2:]])
@@ -418,6 +502,15 @@ class LatexNotation(Notation):
     def parenthesized(self, text: str) -> str:
         return rf"\left({text}\right)"
 
+    def fraction(self, numerator: str, denominator: str, simple_numerator: bool, simple_denominator: bool) -> str:
+        return rf"\frac{{{numerator}}}{{{denominator}}}"
+
+    def root(self, text: str, simple: bool) -> str:
+        return rf"\sqrt{{{text}}}"
+
+    def square(self, text: str) -> str:
+        return f"{{{text}}}^{{2}}"
+
     def aligned(self, sides: list[str]) -> str:
         lines = [f"{sides[0]} &= {sides[1]}"] + [f"&= {side}" for side in sides[2:]]
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
@@ -435,7 +528,6 @@ class MathMLNotation(Notation):
     def number(self, text: str) -> str:
         return mathml_number(text)
 
-
     def formula(self, node: Formula) -> str:
         return MathMLPrinter(node.at, self.digits).doprint(node.expr)
 
@@ -446,6 +538,15 @@ class MathMLNotation(Notation):
 
     def parenthesized(self, text: str) -> str:
         return f"<mrow><mo>(</mo>{text}<mo>)</mo></mrow>"
+
+    def fraction(self, numerator: str, denominator: str, simple_numerator: bool, simple_denominator: bool) -> str:
+        return f"<mfrac><mrow>{numerator}</mrow><mrow>{denominator}</mrow></mfrac>"
+
+    def root(self, text: str, simple: bool) -> str:
+        return f"<msqrt><mrow>{text}</mrow></msqrt>"
+
+    def square(self, text: str) -> str:
+        return f"<msup><mrow>{text}</mrow><mn>2</mn></msup>"
 
     def row(self, parts: list[str], operator: str) -> str:
         return "<mrow>" + f"<mo>{self.OPERATORS[operator]}</mo>".join(parts) + "</mrow>"
