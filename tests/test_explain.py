@@ -350,19 +350,6 @@ def test_cli_values_file_that_is_not_an_object_is_a_user_error(tmp_path, capsys)
     assert "not an object" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda spec: spec["layers"][0].update(l2=0.01), "$.layers[0].l2: explain does not show penalty terms"),
-    (lambda spec: spec["optimizer"].update(momentum=0.9), "plain SGD steps, not sgd with momentum"),
-])
-def test_what_explain_cannot_show_is_a_user_error(tmp_path, capsys, change, message):
-    spec = json.loads(MAZUR.read_text())
-    change(spec)
-    path = tmp_path / "spec.json"
-    path.write_text(json.dumps(spec))
-    assert main(["explain", str(path)]) == 2
-    assert message in capsys.readouterr().err
-
-
 def test_cli_spec_without_an_example_is_a_user_error(tmp_path, capsys):
     spec = json.loads(MAZUR.read_text())
     del spec["example"]

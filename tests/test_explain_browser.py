@@ -37,6 +37,14 @@ SOFTMAX = {
     "initial": {"scheme": "xavier_uniform", "seed": 2},
     "example": {"inputs": [0.5, -1.0, 2.0], "targets": [0, 1, 0]},
 }
+ADAM = {  # Adam's first step (fractions, square roots, hats) and the penalties' lines
+    "name": "adam_l2", "inputs": ["i1", "i2"],
+    "layers": [{"units": ["h1", "h2"], "activation": "sigmoid", "l2": 0.01, "l1": 0.001},
+               {"units": ["o1", "o2"], "activation": "sigmoid", "l2": 0.01, "regularize_bias": True}],
+    "loss": "half_sse", "optimizer": {"name": "adam", "learning_rate": 0.01, "weight_decay": 0.001},
+    "initial": {"scheme": "xavier_uniform", "seed": 4},
+    "example": {"inputs": [0.05, 0.10], "targets": [0.01, 0.99]},
+}
 BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -248,7 +256,7 @@ def _problems(events: list[dict], page: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("spec", [MAZUR, SOFTMAX], ids=["mazur", "softmax"])
+@pytest.mark.parametrize("spec", [MAZUR, SOFTMAX, ADAM], ids=["mazur", "softmax", "adam"])
 def test_explain_html_renders_in_chromium(browser, tmp_path, spec):
     page = tmp_path / "explain.html"
     html = explain(spec, "html", steps=100)

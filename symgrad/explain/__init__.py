@@ -3,12 +3,14 @@
 Like the hand-written walk-throughs symgrad grew out of, at the spec's initial values and its
 example (or those of a values file)::
 
-    network diagram -> forward pass, neuron by neuron -> each output's error and the total ->
-    dE/dp for every parameter by the chain rule, as a formula and with numbers -> the SGD update
-    -> the error after the step and after K steps
+    network diagram -> forward pass, neuron by neuron -> each output's error, the penalties and
+    the total -> dE/dp for every parameter by the chain rule (plus the penalty's derivative), as
+    a formula and with numbers -> the optimizer's first step from a fresh state -> the error
+    after the step and after K steps (the optimizer's state carried from step to step)
 
 :func:`worked_example` computes it all once (values with SymPy's arithmetic through
-:func:`symgrad.formulas.evaluate`; the K steps with the float64 loop of :mod:`.descent`);
+:func:`symgrad.formulas.evaluate`; the optimizer's steps, the first one and the K steps alike, with the float64 update rules of
+:mod:`.descent`);
 :func:`render` writes it as plain text, Markdown with LaTeX, or HTML with MathML and an inline
 SVG diagram (no JavaScript, nothing fetched), through the Jinja2 templates beside this file.
 Networks with more than :data:`LAYER_RULE_LIMIT` parameters get each layer's rule instead of
@@ -35,8 +37,9 @@ from ..rules import stable_log_rewrites
 from ..spec import Spec, parse_spec
 from .descent import Descent, Network
 from .diagram import layout
-from .notation import (ERROR, ETA, NOTATIONS, Difference, Equation, Formula, Name, Node, Number, Partial,
-                       Product, marked, product, quantity, subscripted, total)
+from .notation import (ALPHA, BETA1, BETA2, EPSILON, ERROR, ETA, LAMBDA, MU, NOTATIONS, PENALTY, Difference,
+                       Equation, Formula, Fraction, Name, Node, Number, Partial, Product, Root, Square, Sum, marked,
+                       per_parameter, product, quantity, subscripted, summed, total)
 
 #: Above this many parameters: the layer rules, and single chains only for ``params``.
 LAYER_RULE_LIMIT = 300
@@ -78,10 +81,12 @@ class WorkedExample:
 
     spec: Spec
     point: Point
-    values: Mapping[sp.Symbol, float]    # every parameter, input, target, net, out, delta and E
-    gradient: Mapping[str, float]        # dE/dp of every parameter
+    values: Mapping[sp.Symbol, float]    # every parameter, input, target, net, out, delta and E (penalty included)
+    gradient: Mapping[str, float]        # dE/dp of every parameter, the penalty's derivative included
     updated: Mapping[str, float]         # the parameters after one step (all of them)
-    error: float
+    error: float                         # E: the outputs' loss plus the penalty
+    penalty: float                       # the layers' l1/l2 penalties (0 without any)
+    first_step: Mapping[str, Mapping[str, float]]  # the optimizer's quantities of the first step, by name then parameter
     error_after_step: float
     steps: int
     descent: Descent | None              # the K steps (None when K = 0)
@@ -94,7 +99,7 @@ class WorkedExample:
                 f"steps={self.steps}, layer_rules={self.layer_rules})")
 
     def value(self, name: str) -> float:
-        """The value of a symbol by its code name (``net_h1``, ``out_o1``, ``delta_o1``, ``E``)."""
+        """The value of a symbol by its code name (``net_h1``, ``out_o1``, ``delta_o1``, ``E``: penalty included)."""
         for symbol, number in self.values.items():
             if symbol.name == name:
                 return number
@@ -118,7 +123,6 @@ def worked_example(gradients: Gradients, values: Mapping[str, Any] | None = None
                    params: Sequence[str] | None = None) -> WorkedExample:
     model = gradients.model
     spec = model.spec
-    _check_explainable(spec)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_STEPS:
         raise SpecError("--steps", f"{steps!r} is out of range", f"use 0 to {MAX_STEPS}")
     point = point_from_spec(gradients, values)
@@ -129,49 +133,43 @@ def worked_example(gradients: Gradients, values: Mapping[str, Any] | None = None
 
     network = Network(gradients)
     descent = network.descend(point.parameters, point.inputs, point.targets, max(steps, 1))
+    theta = network.theta(point.parameters)
+    penalty, _ = network.penalty(theta)
     if layer_rules:  # SymPy arithmetic on every unit of a big network is slow: the float64 loop's values
         numbers, gradient = _values_from_network(network, model, point)
     else:
         numbers = evaluate(gradients, point)
-        gradient = {p.name: value_of(gradients.parameter(p.name).expr, numbers) for p in spec.parameters}
+        derivatives = {p.name: gradients.parameter(p.name) for p in spec.parameters}
+        gradient = {name: value_of(d.expr + d.penalty, numbers) for name, d in derivatives.items()}
+    outputs_error = numbers[ERROR_SYMBOL]
+    numbers[ERROR_SYMBOL] = outputs_error + penalty
     chains = {name: chain_rule(gradients, name) for name in shown}
-    updated = {p.name: _updated(spec, p.name, point.parameters[p.name], gradient[p.name]) for p in spec.parameters}
+
+    # The first step: the same update rule as the K steps, from a fresh state, on the gradient shown.
+    names = spec.parameter_names
+    new_theta, quantities = network.optimizer.step(
+        theta, _array([gradient[name] for name in names]), network.optimizer.fresh_state())
+    updated = dict(zip(names, map(float, new_theta)))
+    first_step = {key: dict(zip(names, map(float, array))) for key, array in quantities.items()}
     after = descent.errors[1] if layer_rules else \
-        evaluate(gradients, Point(updated, point.inputs, point.targets))[ERROR_SYMBOL]
+        evaluate(gradients, Point(updated, point.inputs, point.targets))[ERROR_SYMBOL] + network.penalty(new_theta)[0]
 
     sections = (
         _network_section(spec, point),
         _forward_section(model, numbers, layer_rules),
-        _error_section(model, numbers),
+        _error_section(model, numbers, outputs_error, point, layer_rules),
         _backward_section(gradients, chains, numbers, layer_rules),
-        _update_section(spec, point, gradient, updated, shown, after, descent if steps > 1 else None, steps),
+        _update_section(spec, point, gradient, updated, first_step, shown, after,
+                        descent if steps > 1 else None, steps),
     )
-    return WorkedExample(spec, point, numbers, gradient, updated, numbers[ERROR_SYMBOL], after, steps,
-                         descent if steps > 0 else None, layer_rules, shown, sections)
-
-
-def _check_explainable(spec: Spec) -> None:
-    """The walk-through shows plain SGD on the per-example loss; say so rather than show wrong numbers."""
-    optimizer = spec.optimizer
-    options = [option for option in ("momentum", "weight_decay") if getattr(optimizer, option, 0)]
-    if optimizer.name != "sgd" or options:
-        shown = optimizer.name if optimizer.name != "sgd" else "sgd with " + " and ".join(options)
-        raise SpecError("$.optimizer", f"explain shows plain SGD steps, not {shown}",
-                        'use {"name": "sgd", "learning_rate": ...} to see a worked example')
-    for k, layer in enumerate(spec.layers):
-        for penalty in ("l1", "l2"):
-            if getattr(layer, penalty, 0):
-                raise SpecError(f"$.layers[{k}].{penalty}", "explain does not show penalty terms yet",
-                                f"remove {penalty} to see a worked example of the plain loss")
-
-
-def _updated(spec: Spec, name: str, value: float, derivative: float) -> float:
-    return value if name in spec.frozen else value - spec.optimizer.learning_rate * derivative
+    return WorkedExample(spec, point, numbers, gradient, updated, numbers[ERROR_SYMBOL], penalty, first_step, after,
+                         steps, descent if steps > 0 else None, layer_rules, shown, sections)
 
 
 def _values_from_network(network: Network, model: Model,
                          point: Point) -> tuple[dict[sp.Symbol, float], dict[str, float]]:
-    """The same symbol -> value map as :func:`evaluate`, and dE/dp by name, from the float64 loop."""
+    """The same symbol -> value map as :func:`evaluate`, and dE/dp by name (penalty included), from the
+    float64 loop."""
     theta = network.theta(point.parameters)
     states, error, grad = network.backward(theta, _array(point.inputs), _array(point.targets))
     numbers: dict[sp.Symbol, float] = {model.parameter_symbol(p.name): point.parameters[p.name]
@@ -186,7 +184,8 @@ def _values_from_network(network: Network, model: Model,
         if layer.activation == "softmax":
             numbers[layer.lse] = _log_sum_exp([numbers[u.net] for u in layer.units])
             numbers.update({u.log_out: numbers[u.net] - numbers[layer.lse] for u in layer.units})
-    numbers[ERROR_SYMBOL] = error
+    numbers[ERROR_SYMBOL] = error  # the outputs' loss; the caller adds the penalty
+    grad = grad + network.penalty(theta)[1]
     return numbers, dict(zip(model.spec.parameter_names, map(float, grad)))
 
 
@@ -208,8 +207,11 @@ def _network_section(spec: Spec, point: Point) -> Section:
     sizes = "-".join(str(n) for n in [spec.n_inputs] + [layer.n_out for layer in spec.layers])
     loss = spec.loss.name
     frozen = f" Frozen (never updated): {', '.join(spec.frozen)}." if spec.frozen else ""
-    text = (f"A {sizes} network with {spec.n_parameters} parameters, loss {loss}, plain SGD with learning rate "
-            f"{spec.optimizer.learning_rate!r}.{frozen} One example: inputs {_listing(spec.inputs, point.inputs)}; "
+    penalties = "".join(f" Layer {k + 1}'s penalty: {_describe_penalty(l1, l2)} over its "
+                        f"{'weights and biases' if spec.layers[k].regularize_bias else 'weights'}."
+                        for _, _, l1, l2, k in spec.penalized_slices())
+    text = (f"A {sizes} network with {spec.n_parameters} parameters, loss {loss}, {_describe_optimizer(spec.optimizer)}."
+            f"{penalties}{frozen} One example: inputs {_listing(spec.inputs, point.inputs)}; "
             f"targets {_listing(spec.layers[-1].units, point.targets)}.")
     small = spec.n_parameters <= LAYER_RULE_LIMIT
     layers = tuple(Group(_describe_layer(spec, k), tuple(
@@ -217,6 +219,32 @@ def _network_section(spec: Spec, point: Point) -> Section:
              after="frozen" if p.name in spec.frozen else "")
         for p in spec.parameters if p.layer == k and small)) for k in range(len(spec.layers)))
     return Section("Network", text, layers)
+
+
+def _plain_sgd(optimizer) -> bool:
+    return optimizer.name == "sgd" and not optimizer.momentum and not optimizer.weight_decay
+
+
+def _describe_optimizer(o) -> str:
+    """``plain SGD with learning rate 0.5``, ``Adam with learning rate 0.01, betas (0.9, 0.999), eps 1e-08``."""
+    if _plain_sgd(o):
+        return f"plain SGD with learning rate {o.learning_rate!r}"
+    options = [f"learning rate {o.learning_rate!r}"]
+    if o.name == "rmsprop":
+        options += [f"alpha {o.alpha!r}", f"eps {o.eps!r}"]
+    if o.name in ("adam", "adamw"):
+        options += [f"betas ({o.beta1!r}, {o.beta2!r})", f"eps {o.eps!r}"]
+    if o.momentum:
+        options.append(("Nesterov momentum" if o.nesterov else "momentum") + f" {o.momentum!r}"
+                       + (f", dampening {o.dampening!r}" if o.dampening else ""))
+    if o.weight_decay:
+        options.append(f"{'decoupled ' if o.name == 'adamw' else ''}weight decay {o.weight_decay!r}")
+    title = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}[o.name]
+    return f"{title} with " + ", ".join(options)
+
+
+def _describe_penalty(l1: float, l2: float) -> str:
+    return " + ".join(([f"{l2!r}·Σp²"] if l2 else []) + ([f"{l1!r}·Σ|p|"] if l1 else []))
 
 
 def _listing(names: Sequence[str], values: Sequence[float], limit: int = 10) -> str:
@@ -294,8 +322,12 @@ def _layer_forward_rule(layer, numbers: Mapping[sp.Symbol, float]) -> tuple[Line
     return tuple(lines)
 
 
-def _error_section(model: Model, numbers: Mapping[sp.Symbol, float]) -> Section:
+def _error_section(model: Model, numbers: Mapping[sp.Symbol, float], outputs_error: float, point: Point,
+                   layer_rules: bool) -> Section:
     layer = model.output_layer
+    spec = model.spec
+    penalty = numbers[ERROR_SYMBOL] - outputs_error
+    penalty_line = _penalty_line(model, point, penalty)
     lines = []
     if len(layer.units) <= OUTPUT_LIST_LIMIT:
         names = []
@@ -306,12 +338,49 @@ def _error_section(model: Model, numbers: Mapping[sp.Symbol, float]) -> Section:
             error = subscripted("E", unit.name)
             names.append((error, value_of(stable, numbers)))
             lines.append(Line(Equation((error, Formula(term), Formula(term, numbers), Number(names[-1][1])))))
+        if penalty_line is not None:
+            lines.append(penalty_line)
+            names.append((PENALTY, penalty))
         lines.append(Line(Equation((ERROR, total(n for n, _ in names), total(Number(v) for _, v in names),
                                     Number(numbers[ERROR_SYMBOL])))))
+    elif penalty_line is not None:
+        lines.append(penalty_line)
+        lines.append(Line(Equation((ERROR, total((Number(outputs_error), Number(penalty))),
+                                    Number(numbers[ERROR_SYMBOL]))), before="The outputs' loss, plus the penalty:"))
     else:
         lines.append(Line(Equation((ERROR, Number(numbers[ERROR_SYMBOL])))))
-    text = f"The loss ({model.spec.loss.name}) of this example: each output's share, then their sum."
+    text = f"The loss ({spec.loss.name}) of this example: each output's share, then their sum."
+    if penalty_line is not None:
+        text += (" The layers' penalties are part of the loss: added once, after the batch's reduction "
+                 "(for one example, simply added).")
     return Section("Error", text, (Group("", tuple(lines)),))
+
+
+#: A layer's penalty lists its parameters' squares (or absolute values) up to this many.
+PENALTY_LIST_LIMIT = 6
+
+
+def _penalty_line(model: Model, point: Point, penalty: float) -> Line | None:
+    """penalty = l2 · (w1² + ...) + l1 · (|w1| + ...) per layer, with numbers; None without penalties."""
+    spec = model.spec
+    slices = spec.penalized_slices()
+    if not slices:
+        return None
+    names, numbers, sums = [], [], False
+    for start, stop, l1, l2, k in slices:
+        covered = spec.parameter_names[start:stop]
+        symbols = [model.parameter_symbol(name) for name in covered]
+        values = [point.parameters[name] for name in covered]
+        listed = len(covered) <= PENALTY_LIST_LIMIT
+        sums = sums or not listed
+        for c, kind, expr, value in ((l2, "square", sp.Add(*(s ** 2 for s in symbols)), math.fsum(v * v for v in values)),
+                                     (l1, "abs", sp.Add(*(sp.Abs(s) for s in symbols)), math.fsum(map(abs, values)))):
+            if c:
+                names.append(Product((Number(c), Formula(expr) if listed else summed(kind, k + 1))))
+                numbers.append(Product((Number(c), Number(value)), "times"))
+    return Line(Equation((PENALTY, total(names), total(numbers), Number(penalty)), aligned=True),
+                before="The penalties, l2 · Σ p² + l1 · Σ |p| over the parameters each layer's "
+                       "penalty covers" + (" (Σ_k: those of layer k)" if sums else "") + ":")
 
 
 def _log_sum_exp(nets: list[float]) -> float:
@@ -336,9 +405,13 @@ def _backward_section(gradients: Gradients, chains: Mapping[str, Any], numbers: 
         groups.append(Group(title, tuple(by_layer[k])))
     text = ("For every parameter p, the chain rule from the error back to p: through the unit p feeds, "
             "and for a hidden unit through every unit after it."
+            + (" A parameter that a penalty covers adds the penalty's derivative, dpenalty/dp = 2 · l2 · p "
+               "+ l1 · sign(p)." if model.spec.penalized_slices() else "")
             if not layer_rules else
             f"{model.spec.n_parameters} parameters are too many to list; every parameter of a layer follows the "
-            "same rule. Name parameters with --param to see their chains with numbers.")
+            "same rule. Name parameters with --param to see their chains with numbers."
+            + (" A penalty adds its derivative, 2 · l2 · p + l1 · sign(p), to every parameter it covers."
+               if model.spec.penalized_slices() else ""))
     return Section("Backward pass", text, tuple(groups))
 
 
@@ -362,11 +435,14 @@ def _chain_lines(chain, numbers: Mapping[sp.Symbol, float], seen: set[str]) -> l
             _factor_value(upstream.factor, numbers)), aligned=True),
             before=f"{upstream.factor.label}: a sum over every path to the error"))
     whole = Factor("E", chain.parameter, chain.total)
+    penalty = (chain.penalty,) if chain.penalty is not None else ()
     lines.append(Line(Equation((
         Partial(whole),
-        total(product(Partial(f) for f in path.factors) for path in chain.paths),
-        total(product(Formula(f.expr) for f in path.factors) for path in chain.paths),
-        total(product((_factor_value(f, numbers) for f in path.factors), "times") for path in chain.paths),
+        total([product(Partial(f) for f in path.factors) for path in chain.paths] + [Partial(f) for f in penalty]),
+        total([product(Formula(f.expr) for f in path.factors) for path in chain.paths]
+              + [Formula(f.expr) for f in penalty]),
+        total([product((_factor_value(f, numbers) for f in path.factors), "times") for path in chain.paths]
+              + [_factor_value(f, numbers) for f in penalty]),
         Number(value_of(chain.total, numbers))), aligned=True)))
     return lines
 
@@ -391,44 +467,154 @@ def _layer_backward_rules(gradients: Gradients) -> tuple[Line, ...]:
             lines.append(Line(Equation((delta, Product((
                 Product((following, _vector("delta", k + 1)), "juxt"),
                 Formula(rule.derivative.xreplace(local))), "odot")))))
-        lines.append(Line(Equation((Partial(Factor("E", f"W{k}", sp.S.Zero)),
-                                    Product((delta, marked(_vector("out", k - 1), "T")), "juxt")))))
+        lines.append(Line(Equation((Partial(Factor("E", f"W{k}", sp.S.Zero)), total(
+            (Product((delta, marked(_vector("out", k - 1), "T")), "juxt"),) + _layer_penalty(layer.spec, f"W{k}"))))))
+        bias_penalty = layer.spec.regularize_bias
         if layer.spec.bias_mode == "per_unit":
-            lines.append(Line(Equation((Partial(Factor("E", f"b{k}", sp.S.Zero)), delta))))
+            lines.append(Line(Equation((Partial(Factor("E", f"b{k}", sp.S.Zero)), total(
+                (delta,) + _layer_penalty(layer.spec, f"b{k}", bias_penalty))))))
         elif layer.spec.bias_mode == "shared":
             shared = layer.spec.biases[0]
-            lines.append(Line(Equation((Partial(Factor("E", shared, sp.S.Zero)), Name(
+            lines.append(Line(Equation((Partial(Factor("E", shared, sp.S.Zero)), total((Name(
                 f"sum(delta_{k})", rf"\sum_j \delta_{{{k},j}}",
-                f"<mrow><mo>\u2211</mo><msub><mi>\u03b4</mi><mn>{k}</mn></msub></mrow>")))))
+                f"<mrow><mo>\u2211</mo><msub><mi>\u03b4</mi><mn>{k}</mn></msub></mrow>"),)
+                + _layer_penalty(layer.spec, shared, bias_penalty))))))
     return tuple(lines)
 
 
+def _layer_penalty(layer, name: str, covered: bool = True) -> tuple[Node, ...]:
+    """The derivative of a layer's penalty in a parameter (or a layer's matrix) called ``name``, or nothing."""
+    if not covered or not (layer.l1 or layer.l2):
+        return ()
+    symbol = sp.Symbol(name, real=True)
+    return (Formula(sp.diff(sp.Float(layer.l2) * symbol ** 2 + sp.Float(layer.l1) * sp.Abs(symbol), symbol)),)
+
+
 def _update_section(spec: Spec, point: Point, gradient: Mapping[str, float], updated: Mapping[str, float],
-                    shown: Iterable[str], after: float, descent: Descent | None, steps: int) -> Section:
-    rate = spec.optimizer.learning_rate
+                    first_step: Mapping[str, Mapping[str, float]], shown: Iterable[str], after: float,
+                    descent: Descent | None, steps: int) -> Section:
     lines = []
     for name in shown:
         symbol = quantity(sp.Symbol(name))
-        new = marked(symbol, "+")
         if name in spec.frozen:
-            lines.append(Line(Equation((new, symbol, Number(point.parameters[name]))), after="frozen: unchanged"))
+            lines.append(Line(Equation((marked(symbol, "+"), symbol, Number(point.parameters[name]))),
+                              after="frozen: unchanged"))
             continue
-        lines.append(Line(Equation((
-            new, Difference(symbol, Product((ETA, Partial(Factor("E", name, sp.S.Zero))))),
-            Difference(Number(point.parameters[name]), Product((Number(rate), Number(gradient[name])), "times")),
-            Number(updated[name])))))
+        quantities = {key: values[name] for key, values in first_step.items()}
+        lines += _step_lines(spec.optimizer, name, point.parameters[name], gradient[name], quantities, updated[name])
     groups = [Group("Every parameter at once", tuple(lines))] if lines else []
     results = [Line(Equation((ERROR, Number(after))), before="The error after this step:")]
     if descent is not None:
         outputs = ", ".join(f"{u} = {format_number(v, 6)} (target {t!r})"
                             for u, v, t in zip(spec.layers[-1].units, descent.outputs, point.targets))
+        each = ("each one like this" if not spec.optimizer.stateful else
+                "the optimizer's state carried from each step to the next")
         results.append(Line(Equation((ERROR, Number(descent.errors[-1]))),
-                            before=f"The error after {steps} steps, each one like this:",
+                            before=f"The error after {steps} steps, {each}:",
                             after=f"outputs: {outputs}" if spec.n_outputs <= OUTPUT_LIST_LIMIT else ""))
     groups.append(Group("The error", tuple(results)))
-    text = (f"Plain SGD, p\u207a = p \u2212 \u03b7 \u00b7 dE/dp with \u03b7 = {rate!r}. Updates are simultaneous: "
-            "every derivative above was taken at the parameters before the step.")
-    return Section("Update", text, tuple(groups))
+    return Section("Update", _update_text(spec.optimizer), tuple(groups))
+
+
+_SIMULTANEOUS = "Updates are simultaneous: every derivative above was taken at the parameters before the step."
+
+
+def _update_text(o) -> str:
+    """The optimizer's rule in words (PyTorch's documented one) and its constants."""
+    if _plain_sgd(o):
+        return f"Plain SGD, p\u207a = p \u2212 \u03b7 \u00b7 dE/dp with \u03b7 = {o.learning_rate!r}. {_SIMULTANEOUS}"
+    g = "g = dE/dp" + (" + \u03bb\u00b7p" if o.weight_decay and o.name != "adamw" else "")
+    constants = [f"\u03b7 = {o.learning_rate!r}"]
+    if o.name == "sgd":
+        if o.momentum:
+            rule = (f"{g}; the momentum buffer b = \u03bc\u00b7b + (1 \u2212 \u03c4)\u00b7g, except on the first step, "
+                    "where b = g; p\u207a = p \u2212 \u03b7\u00b7" + ("(g + \u03bc\u00b7b) (Nesterov)" if o.nesterov else "b"))
+            constants += [f"\u03bc = {o.momentum!r}", f"\u03c4 = {o.dampening!r}"]
+            fresh = "no buffer yet, so b = g"
+        else:
+            rule, fresh = f"{g}; p\u207a = p \u2212 \u03b7\u00b7g", ""
+        title = "SGD (torch.optim.SGD)"
+    elif o.name == "rmsprop":
+        rule = (f"{g}; v = \u03b1\u00b7v + (1 \u2212 \u03b1)\u00b7g\u00b2; " +
+                ("b = \u03bc\u00b7b + g/(\u221av + \u03b5); p\u207a = p \u2212 \u03b7\u00b7b" if o.momentum else
+                 "p\u207a = p \u2212 \u03b7\u00b7g/(\u221av + \u03b5)"))
+        constants += [f"\u03b1 = {o.alpha!r}", f"\u03b5 = {o.eps!r}"] + ([f"\u03bc = {o.momentum!r}"] if o.momentum else [])
+        fresh = "v = 0" + (" and b = 0" if o.momentum else "")
+        title = "RMSprop (torch.optim.RMSprop)"
+    else:
+        decay = "first p \u2190 p\u00b7(1 \u2212 \u03b7\u00b7\u03bb); then " if o.name == "adamw" else ""
+        rule = (f"{decay}{g}; m = \u03b2\u2081\u00b7m + (1 \u2212 \u03b2\u2081)\u00b7g; v = \u03b2\u2082\u00b7v + "
+                "(1 \u2212 \u03b2\u2082)\u00b7g\u00b2; m\u0302 = m/(1 \u2212 \u03b2\u2081\u1d57), v\u0302 = v/(1 \u2212 \u03b2\u2082\u1d57) "
+                "at step t; p\u207a = p \u2212 \u03b7\u00b7m\u0302/(\u221av\u0302 + \u03b5)")
+        constants += [f"\u03b2\u2081 = {o.beta1!r}", f"\u03b2\u2082 = {o.beta2!r}", f"\u03b5 = {o.eps!r}"]
+        fresh = "m = v = 0, t = 1"
+        title = "Adam (torch.optim.Adam)" if o.name == "adam" else "AdamW (torch.optim.AdamW)"
+    if o.weight_decay:
+        constants.append(f"\u03bb = {o.weight_decay!r}")
+    start = f" Below, its first step, from a fresh state ({fresh})." if fresh else ""
+    return f"{title}, as PyTorch documents it: {rule}; with {', '.join(constants)}.{start} {_SIMULTANEOUS}"
+
+
+def _step_lines(o, name: str, value: float, derivative: float, q: Mapping[str, float], new: float) -> list[Line]:
+    """One parameter's first step: the optimizer's quantities, then p\u207a, as formulas and with numbers."""
+    p = quantity(sp.Symbol(name))
+    lines = []
+    g, g_number = Partial(Factor("E", name, sp.S.Zero)), Number(derivative)
+    if o.weight_decay and o.name != "adamw":  # coupled weight decay: part of the gradient
+        coupled = per_parameter("g", name)
+        lines.append(Line(Equation((coupled, Sum((g, Product((LAMBDA, p)))),
+                                    Sum((g_number, Product((Number(o.weight_decay), Number(value)), "times"))),
+                                    Number(q["g"])))))
+        g, g_number = coupled, Number(q["g"])
+
+    def define(name_node: Node, formula: Node, numbers: Node, result: float) -> tuple[Node, Number]:
+        lines.append(Line(Equation((name_node, formula, numbers, Number(result)))))
+        return name_node, Number(result)
+
+    def one_minus(constant: Node, number: float) -> tuple[Node, Number]:
+        return Difference(Number(1), constant), Number(1 - number)
+
+    decayed = decayed_number = None
+    if o.name == "sgd":
+        step, step_number = g, g_number
+        if o.momentum:  # the buffer's first value is the gradient itself
+            b, b_number = per_parameter("b", name), Number(q["buffer"])
+            lines.append(Line(Equation((b, g, b_number))))
+            step, step_number = b, b_number
+            if o.nesterov:
+                step = Sum((g, Product((MU, b))))
+                step_number = Sum((g_number, Product((Number(o.momentum), b_number), "times")))
+    elif o.name == "rmsprop":
+        alpha, alpha_number = one_minus(ALPHA, o.alpha)
+        v, v_number = define(per_parameter("v", name), Product((alpha, Square(g))),
+                             Product((alpha_number, Square(g_number)), "times"), q["square_avg"])
+        step = Fraction(g, Sum((Root(v), EPSILON)))
+        step_number = Fraction(g_number, Sum((Root(v_number), Number(o.eps))))
+        if o.momentum:
+            step, step_number = define(per_parameter("b", name), step, step_number, q["buffer"])
+    else:
+        beta1, beta1_number = one_minus(BETA1, o.beta1)
+        beta2, beta2_number = one_minus(BETA2, o.beta2)
+        m, m_number = define(per_parameter("m", name), Product((beta1, g)), Product((beta1_number, g_number), "times"),
+                             q["exp_avg"])
+        v, v_number = define(per_parameter("v", name), Product((beta2, Square(g))),
+                             Product((beta2_number, Square(g_number)), "times"), q["exp_avg_sq"])
+        m_hat, m_hat_number = define(per_parameter("m", name, hat=True), Fraction(m, beta1),
+                                     Fraction(m_number, beta1_number), q["exp_avg_hat"])
+        v_hat, v_hat_number = define(per_parameter("v", name, hat=True), Fraction(v, beta2),
+                                     Fraction(v_number, beta2_number), q["exp_avg_sq_hat"])
+        step = Fraction(m_hat, Sum((Root(v_hat), EPSILON)))
+        step_number = Fraction(m_hat_number, Sum((Root(v_hat_number), Number(o.eps))))
+        if o.name == "adamw":  # decoupled weight decay: the parameter shrinks first
+            decayed = Product((p, Difference(Number(1), Product((ETA, LAMBDA)))))
+            decayed_number = Product((Number(value), Difference(Number(1), Product(
+                (Number(o.learning_rate), Number(o.weight_decay)), "times"))), "times")
+    lines.append(Line(Equation((
+        marked(p, "+"),
+        Difference(decayed or p, Product((ETA, step))),
+        Difference(decayed_number or Number(value), Product((Number(o.learning_rate), step_number), "times")),
+        Number(new)))))
+    return lines
 
 
 # -- rendering ---------------------------------------------------------------------------------
