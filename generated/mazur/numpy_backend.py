@@ -69,9 +69,8 @@ def initial_state():
     """A fresh optimizer state (see STATE_LAYOUT; empty for plain SGD).  Keep it with theta to resume exactly."""
     return np.zeros(STATE_SIZE, dtype=DTYPE)
 
-# 1 where a parameter trains, 0 where it is frozen; LEARNING_RATE times that.
+# 1 where a parameter trains, 0 where it is frozen.
 _TRAINABLE = np.array([1, 1, 1, 1, 0, 1, 1, 1, 1, 0], dtype=DTYPE)
-_STEP_SIZES = LEARNING_RATE * _TRAINABLE
 
 
 def _sigmoid(x):
@@ -160,8 +159,11 @@ def _outputs(theta, X):
     return np.stack((out_o1, out_o2,), axis=1)
 
 
-def _loss_and_gradient(theta, X, T, grad):
-    """The batch's loss; when grad is an array, dE/dtheta is written into it."""
+def _loss_and_gradient(theta, X, T, grad, factor=1):
+    """The batch's loss; when grad is an array, factor * dE/dtheta is written into it.
+
+    (Plain SGD passes its learning rate as factor: the step is then one pass over theta.)
+    """
     p_w1, p_w2, p_w3, p_w4, p_b1, p_w5, p_w6, p_w7, p_w8, p_b2, = theta
     x_i1 = X[:, 0]
     x_i2 = X[:, 1]
@@ -206,7 +208,7 @@ def _loss_and_gradient(theta, X, T, grad):
     grad[7] = np.dot(delta_o2, out_h1)  # w7: delta_o2*out_h1
     grad[8] = np.dot(delta_o2, out_h2)  # w8: delta_o2*out_h2
     grad[9] = delta_o1.sum() + delta_o2.sum()  # b2: delta_o1 + delta_o2
-    grad *= scale
+    grad *= scale * factor
     return total
 
 
@@ -237,15 +239,11 @@ def gradient(theta, X, T):
     return float(total), grad
 
 
-def _update(theta, grad, state):
-    """SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): https://pytorch.org/docs/stable/generated/torch.optim.SGD.html"""
-    grad *= _STEP_SIZES
-    theta -= grad
-
-
 def _train_step(theta, X, T, grad, state):
-    total = _loss_and_gradient(theta, X, T, grad)
-    _update(theta, grad, state)
+    # SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
+    total = _loss_and_gradient(theta, X, T, grad, LEARNING_RATE)  # grad = LEARNING_RATE * dE/dtheta
+    grad *= _TRAINABLE  # frozen parameters stay
+    theta -= grad
     return total
 
 

@@ -110,6 +110,7 @@ def emit_numpy(program: Program, initial: np.ndarray, gradients: Gradients) -> d
         "trainable_mask": [0 if name in frozen else 1 for name in spec.parameter_names] if frozen else None,
         "initial": [repr(float(v)) for v in initial.astype(dtype)] if inline else None,
         "opt": spec.optimizer,
+        "plain_sgd": spec.optimizer.name == "sgd" and not spec.optimizer.momentum and not spec.optimizer.weight_decay,
         "penalties": [{"start": a, "stop": b, "l1": l1, "l2": l2, "layer": k + 1}
                       for a, b, l1, l2, k in spec.penalized_slices()],
         "optimizer_options": optimizer_options(spec),
