@@ -18,6 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 MAZUR = EXAMPLES / "mazur.json"
 
+# DESIGN.md section 6: the 2-2-2 walk-through network under plain simultaneous SGD, float64.
+E0 = 0.298371108760003
+W5_AFTER_ONE = 0.358916479717885
+W1_AFTER_ONE = 0.149780716132763
+E1 = 0.291027773693599
+E_AFTER_10000 = 3.51018778297886e-05
+OUTPUTS_AFTER_10000 = (0.0159136204435506, 0.984064273514624)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:

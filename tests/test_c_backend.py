@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import MAZUR, assert_gradient_matches, random_problem
+from conftest import (E0, E1, E_AFTER_10000, MAZUR, OUTPUTS_AFTER_10000, W1_AFTER_ONE, W5_AFTER_ONE,
+                      assert_gradient_matches, random_problem)
 from symgrad import compiler
 from symgrad.emit import c as c_emitter
 
@@ -128,12 +129,6 @@ def test_forced_scalar_form_beyond_the_straight_line_limit_prints_loops(monkeypa
 
 # -- Mazur (DESIGN.md section 6) ----------------------------------------------------------------
 
-E0 = 0.298371108760003
-W5_AFTER_ONE = 0.358916479717885
-W1_AFTER_ONE = 0.149780716132763
-E1 = 0.291027773693599
-E_AFTER_10000 = 3.51018778297886e-05
-OUTPUTS_AFTER_10000 = (0.0159136204435506, 0.984064273514624)
 MAZUR_X = np.array([[0.05, 0.10]])
 MAZUR_T = np.array([[0.01, 0.99]])
 

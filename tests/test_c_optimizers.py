@@ -27,7 +27,7 @@ import symgrad
 from conftest import assert_gradient_matches, central_differences, make_spec, random_problem
 from symgrad import compiler, rules
 from test_c_backend import assert_backends_agree, reference_numpy
-from test_optimizers import CONFIGS, Reference
+from test_optimizers import CONFIGS, Reference, steps_with_torch
 
 pytestmark = pytest.mark.skipif(compiler.unavailable_reason() is not None,
                                 reason=f"no C toolchain: {compiler.unavailable_reason()}")
@@ -413,23 +413,5 @@ def test_matches_torch_optim(optimizers, config):
     module = optimizers[config_id(config), "scalar"]
     theta, X, T = problem(module)
     frozen = module.PARAMETER_NAMES.index(FROZEN)
-    parameter = torch.tensor(theta.copy(), dtype=torch.float64, requires_grad=True)
-    options = {"lr": config["learning_rate"]}
-    for key in ("momentum", "dampening", "nesterov", "weight_decay", "alpha", "eps"):
-        if key in config:
-            options[key] = config[key]
-    if "betas" in config:
-        options["betas"] = tuple(config["betas"])
-    optimizer = {"sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
-                 "adamw": torch.optim.AdamW}[config["name"]]([parameter], **options)
-    state = module.initial_state()
-    numpy_module = reference_numpy(module)
-    for _ in range(100):
-        _, grad = numpy_module.gradient(parameter.detach().numpy().copy(), X, T)
-        keep = parameter.detach()[frozen].item()
-        parameter.grad = torch.tensor(grad)
-        optimizer.step()
-        with torch.no_grad():
-            parameter[frozen] = keep
-        module.step(theta, X, T, state=state)
-    np.testing.assert_allclose(theta, parameter.detach().numpy(), rtol=1e-10, atol=1e-12)
+    expected = steps_with_torch(torch, config, module, reference_numpy(module), theta, X, T, frozen)
+    np.testing.assert_allclose(theta, expected, rtol=1e-10, atol=1e-12)

@@ -129,11 +129,11 @@ def test_bad_optimizer_options(bad, words):
         symgrad.parse_spec(make_spec([2, 1], ["linear"], "mse", optimizer=bad))
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
-def test_matches_torch_optim(config):
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed; torch.optim comparison skipped")
-    module, theta, X, T = _problem(config)
-    frozen = module.PARAMETER_NAMES.index("W1_1_1")
+def steps_with_torch(torch, config, module, gradient_of, theta, X, T, frozen, steps=100):
+    """``steps`` of ``module.step`` on ``theta`` beside torch.optim fed with ``gradient_of``'s gradients.
+
+    Returns the parameters torch.optim ends with (``theta`` itself is updated in place).
+    """
     parameter = torch.tensor(theta.copy(), dtype=torch.float64, requires_grad=True)
     options = {"lr": config["learning_rate"]}
     for key in ("momentum", "dampening", "nesterov", "weight_decay", "alpha", "eps"):
@@ -144,12 +144,21 @@ def test_matches_torch_optim(config):
     optimizer = {"sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
                  "adamw": torch.optim.AdamW}[config["name"]]([parameter], **options)
     state = module.initial_state()
-    for _ in range(100):
-        _, grad = module.gradient(parameter.detach().numpy().copy(), X, T)
+    for _ in range(steps):
+        _, grad = gradient_of.gradient(parameter.detach().numpy().copy(), X, T)
         keep = parameter.detach()[frozen].item()
         parameter.grad = torch.tensor(grad)
         optimizer.step()
         with torch.no_grad():
             parameter[frozen] = keep
         module.step(theta, X, T, state=state)
-    np.testing.assert_allclose(theta, parameter.detach().numpy(), rtol=1e-10, atol=1e-12)
+    return parameter.detach().numpy()
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_matches_torch_optim(config):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; torch.optim comparison skipped")
+    module, theta, X, T = _problem(config)
+    frozen = module.PARAMETER_NAMES.index("W1_1_1")
+    expected = steps_with_torch(torch, config, module, module, theta, X, T, frozen)
+    np.testing.assert_allclose(theta, expected, rtol=1e-10, atol=1e-12)

@@ -9,6 +9,7 @@ here is deterministic: the same program gives byte-identical files.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Iterable
 
 import jinja2
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..gradients import Gradients
-from ..program import Program
+from ..program import Block, Program
 
 
 def template_environment(folder: Path) -> jinja2.Environment:
@@ -40,6 +41,14 @@ def _python_literal(value: object) -> str:
     if not isinstance(value, (str, int, float)):
         raise TypeError(f"no Python literal for {type(value).__name__}")
     return repr(value)
+
+
+def assignment_lines(blocks: Iterable[Block], printer: Any) -> list[dict[str, Any]]:
+    """Blocks of assignments as the templates lay them out: a title, then target = expr  # comment."""
+    return [{"title": block.title,
+             "lines": [{"target": printer.doprint(a.target), "expr": printer.doprint(a.expr), "comment": a.comment}
+                       for a in block.assignments]}
+            for block in blocks]
 
 
 def provenance(program: Program) -> dict[str, object]:

@@ -113,7 +113,7 @@ from ... import rules
 from ...errors import BuildError, InternalError
 from ...gradients import A, LOGP, T, Z, Gradients
 from ...program import Program, ScalarProgram, VectorProgram, optimize
-from .. import provenance, template_environment
+from .. import assignment_lines, provenance, template_environment
 
 #: Straight-line C is never printed for more parameters than this (see the module docstring).
 C_SCALAR_MAX = 400
@@ -394,13 +394,6 @@ def _parameter_name_table(program: Program) -> dict[str, Any]:
     return {"groups": groups, "numbered": any("head" in g for g in groups)}
 
 
-def _lines(blocks, printer: CCodePrinter) -> list[dict[str, Any]]:
-    return [{"title": block.title,
-             "lines": [{"target": printer.doprint(a.target), "expr": printer.doprint(a.expr), "comment": a.comment}
-                       for a in block.assignments]}
-            for block in blocks]
-
-
 def _scalar_context(program: ScalarProgram, printer: CCodePrinter) -> dict[str, Any]:
     gradient = []
     for entry in program.gradient:
@@ -415,10 +408,10 @@ def _scalar_context(program: ScalarProgram, printer: CCodePrinter) -> dict[str, 
         "parameters": [printer.doprint(p) for p in program.parameters],
         "inputs": [printer.doprint(s) for s in program.inputs],
         "targets": [printer.doprint(s) for s in program.targets],
-        "forward": _lines(program.forward, printer),
+        "forward": assignment_lines(program.forward, printer),
         "outputs": [printer.doprint(s) for s in program.outputs],
         "loss": printer.doprint(program.loss.expr),
-        "backward": _lines(program.backward, printer),
+        "backward": assignment_lines(program.backward, printer),
         "gradient": gradient,
         "statements": statements,
         "scratch": 0,

@@ -20,7 +20,7 @@ from ...formulas import formula_texts, layer_formula_templates
 from ...gradients import A, LOGP, T, Z, Gradients
 from ...program import Program, ScalarProgram, VectorProgram
 from ...spec import BIAS_NAME, WEIGHT_NAME, Spec
-from .. import provenance, template_environment
+from .. import assignment_lines, provenance, template_environment
 
 #: Above this many parameters the initial values go to initial.npy instead of the source.
 INLINE_INITIAL_LIMIT = 1024
@@ -186,13 +186,6 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _assignments(blocks, printer: NumPyCodePrinter) -> list[dict[str, Any]]:
-    return [{"title": block.title,
-             "lines": [{"target": printer.doprint(a.target), "expr": printer.doprint(a.expr), "comment": a.comment}
-                       for a in block.assignments]}
-            for block in blocks]
-
-
 def _scalar_context(program: ScalarProgram, printer: NumPyCodePrinter) -> dict[str, Any]:
     gradient_lines = []
     for entry in program.gradient:
@@ -210,10 +203,10 @@ def _scalar_context(program: ScalarProgram, printer: NumPyCodePrinter) -> dict[s
         "parameters": [printer.doprint(p) for p in program.parameters],
         "inputs": [printer.doprint(s) for s in program.inputs],
         "targets": [printer.doprint(s) for s in program.targets],
-        "forward": _assignments(program.forward, printer),
+        "forward": assignment_lines(program.forward, printer),
         "outputs": [printer.doprint(s) for s in program.outputs],
         "loss": printer.doprint(program.loss.expr),
-        "backward": _assignments(program.backward, printer),
+        "backward": assignment_lines(program.backward, printer),
         "gradient": gradient_lines,
     }
 
