@@ -1,6 +1,6 @@
 """Saturated logits and huge inputs: losses and gradients stay finite and match mpmath at 50 digits.
 
-Overflow, division by zero and invalid operations raise here (underflow to 0 is exact enough), so an overflow inside the generated
+Both backends.  Overflow, division by zero and invalid operations raise here (underflow to 0 is exact enough), so an overflow inside the generated
 code (exp of a large number, log of 0) fails the test even when its result would be discarded.
 """
 
@@ -13,6 +13,12 @@ import pytest
 import symgrad
 
 mpmath.mp.dps = 50
+
+
+def _backends() -> list[str]:
+    from symgrad.compiler import unavailable_reason
+
+    return ["numpy"] + (["c"] if unavailable_reason() is None else [])
 
 
 def one_layer(activation: str, loss: str, n: int) -> dict:
@@ -48,12 +54,13 @@ def exact_sigmoid_bce(Z, T):
     return float(loss / n), np.array(grad)
 
 
+@pytest.mark.parametrize("backend", _backends())
 @pytest.mark.parametrize("form", ["scalar", "vector"])
 @pytest.mark.parametrize("loss, exact", [("cross_entropy", exact_softmax_cross_entropy),
                                          ("binary_cross_entropy", exact_sigmoid_bce)])
-def test_saturated_logits(form, loss, exact):
+def test_saturated_logits(form, loss, exact, backend):
     activation = "softmax" if loss == "cross_entropy" else "sigmoid"
-    module = symgrad.load(one_layer(activation, loss, 3), backend="numpy", form=form)
+    module = symgrad.load(one_layer(activation, loss, 3), backend=backend, form=form)
     theta = np.eye(3).ravel().copy()  # W = I, so the logits are the inputs
     X = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 999.0, 1000.0], [1e4, -1e4, 5.0]])
     T = np.array([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
@@ -65,13 +72,14 @@ def test_saturated_logits(form, loss, exact):
     np.testing.assert_allclose(grad.reshape(3, 3), dZ.T @ X, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", _backends())
 @pytest.mark.parametrize("form", ["scalar", "vector"])
 @pytest.mark.parametrize("activation", ["sigmoid", "softplus", "tanh"])
-def test_hidden_activations_with_inputs_up_to_1e4(form, activation):
+def test_hidden_activations_with_inputs_up_to_1e4(form, activation, backend):
     spec = {"name": f"huge_{activation}", "inputs": 2,
             "layers": [{"units": 2, "activation": activation}, {"units": 1, "activation": "linear"}],
             "loss": "half_sse"}
-    module = symgrad.load(spec, backend="numpy", form=form)
+    module = symgrad.load(spec, backend=backend, form=form)
     theta = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.5, -0.5, 0.1])
     X = np.array([[1e4, -1e4], [-1e4, 1e4], [30.0, -40.0]])
     T = np.array([[1.0], [-1.0], [0.0]])

@@ -97,11 +97,12 @@ int mazur_is_frozen(long index)
 
 /* -- elementwise helpers: the same formulas as the NumPy backend ------------------------------ */
 
-/* 1/(1 + exp(-x)), taking exp of non-positive numbers only, so it never overflows. */
+/* 1/(1 + exp(-x)).  For x below about -709 (float: -88) exp overflows to infinity and the
+ * result is exactly 0, as it should be: C has no overflow trap, so unlike the NumPy backend no
+ * second branch is needed, and the one division sits on the step's critical path only once. */
 static real sg_sigmoid(real x)
 {
-    const real e = exp(-fabs(x));
-    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+    return 1 / (1 + exp(-x));
 }
 
 /* -- the computation, straight-line per example ----------------------------------------------- */
