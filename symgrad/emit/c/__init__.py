@@ -52,24 +52,22 @@ hand-written NumPy: 2.0 ms; tools/bench_mlp.py).
 
 C or NumPy (``backend="auto"``, and what ``import <name>`` gives).  C's time per example
 barely depends on the batch; NumPy's falls with it (BLAS).  train, one epoch of 1,024 random
-examples, relu-softmax, C / NumPy time (tools/bench_mlp.py section 3 shows current cases):
+examples, relu-softmax, C / NumPy time per epoch of 16 minibatches, compiled with -march=native
+(symgrad.compiler; tools/bench_mlp.py section 3 shows current cases):
 
-    float32    params   batch 1   batch 8   batch 32   batch 128
-    16-32-10      874     0.02      0.09      0.28       0.61
-    64-32-10    2,410     0.05      0.18      0.45       0.92
-    64-64-10    4,810     0.09      0.30      0.72       1.39
-    128-64-10   8,906     0.12      0.46      0.93       1.64
-    256-128-10 34,186     0.23      1.13      1.55       2.78
-    784-256-10 203,530    0.43      1.35      3.00       4.73
-    float64
-    64-32-10    2,410     0.10      0.26      0.60       1.08
-    64-64-10    4,810     0.13      0.45      0.92       1.55
-    128-64-10   8,906     0.17      0.65      1.23       1.91
+    float32    params   batch 32   batch 128        float64    params   batch 32   batch 128
+    128-64-10   8,906     0.57       1.07           128-64-10   8,906     0.82       1.36
+    160-96-10  16,426     0.76       1.35           160-96-10  16,426     1.08       1.75
+    200-100-10 21,110     0.90       1.38           200-100-10 21,110     1.10       1.57
+    256-96-10  25,642     1.03       1.57           256-96-10  25,642     1.34       2.21
+    256-128-10 34,186     1.00       1.82           256-128-10 34,186     1.54       2.05
 
-The rule: C up to :data:`AUTO_C_MAX_PARAMETERS` (5,000) parameters, NumPy above.  It is right
-at every batch size up to about 2,500 parameters and above about 9,000 (float32; 5,000 in
-float64); in between the faster backend depends on the batch size, which the package cannot
-know: the rule keeps C, right for minibatches up to about 32 and up to 1.4x slower at 128.
+(Below about 5,000 parameters C is faster at every batch size from 1 to 128.)  C's time per
+example hardly depends on the batch; NumPy's falls as batches grow, since its matrix products
+spread their call overhead.  The rule: C up to :data:`AUTO_C_MAX_PARAMETERS` parameters (10,000
+in float32, 5,000 in float64), NumPy above.  Between about 5,000 and 25,000 parameters the
+faster backend depends on the batch size, which the package cannot know when it is imported;
+the rule favours minibatches of about 32, and is at most about 1.4x off at batch 128.
 Both backends stay importable as submodules, and ``backend="c"``/``"numpy"`` choose directly.
 
 Optimizers and penalties.  Every optimizer of the spec (SGD with momentum, dampening, Nesterov
@@ -118,8 +116,8 @@ from .. import assignment_lines, provenance, template_environment
 #: Straight-line C is never printed for more parameters than this (see the module docstring).
 C_SCALAR_MAX = 400
 
-#: backend="auto" prefers C up to this many parameters, NumPy above (module docstring).
-AUTO_C_MAX_PARAMETERS = 5_000
+#: backend="auto" prefers C up to this many parameters, NumPy above, by dtype (module docstring).
+AUTO_C_MAX_PARAMETERS = {"float32": 10_000, "float64": 5_000}
 
 #: Examples whose activations the vector-form kernel keeps at once (module docstring); 8, 16
 #: and 32 measured within noise of each other on digits, 16 keeps a block's work in L1.
@@ -236,7 +234,8 @@ def preferred_backends(program: Program, backends: tuple[str, ...]) -> list[str]
     C first while a network has at most :data:`AUTO_C_MAX_PARAMETERS` parameters, NumPy first
     above (see the module docstring for the measurements behind the rule).
     """
-    order = ("c", "numpy") if program.spec.n_parameters <= AUTO_C_MAX_PARAMETERS else ("numpy", "c")
+    limit = AUTO_C_MAX_PARAMETERS[program.spec.dtype]
+    order = ("c", "numpy") if program.spec.n_parameters <= limit else ("numpy", "c")
     return [b for b in order if b in backends]
 
 
