@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..gradients import Gradients
-from ..program import Block, Program
+from ..program import Block, Program, ScalarProgram
 
 
 def template_environment(folder: Path) -> jinja2.Environment:
@@ -49,6 +49,19 @@ def assignment_lines(blocks: Iterable[Block], printer: Any) -> list[dict[str, An
              "lines": [{"target": printer.doprint(a.target), "expr": printer.doprint(a.expr), "comment": a.comment}
                        for a in block.assignments]}
             for block in blocks]
+
+
+def scalar_names(program: ScalarProgram, printer: Any) -> dict[str, Any]:
+    """What every backend's template needs of a scalar program: its names and assignment blocks."""
+    return {
+        "parameters": [printer.doprint(p) for p in program.parameters],
+        "inputs": [printer.doprint(s) for s in program.inputs],
+        "targets": [printer.doprint(s) for s in program.targets],
+        "forward": assignment_lines(program.forward, printer),
+        "outputs": [printer.doprint(s) for s in program.outputs],
+        "loss": printer.doprint(program.loss.expr),
+        "backward": assignment_lines(program.backward, printer),
+    }
 
 
 def provenance(program: Program) -> dict[str, object]:

@@ -111,7 +111,7 @@ from ... import rules
 from ...errors import BuildError, InternalError
 from ...gradients import A, LOGP, T, Z, Gradients
 from ...program import Program, ScalarProgram, VectorProgram, optimize
-from .. import assignment_lines, provenance, template_environment
+from .. import provenance, scalar_names, template_environment
 
 #: Straight-line C is never printed for more parameters than this (see the module docstring).
 C_SCALAR_MAX = 400
@@ -404,13 +404,7 @@ def _scalar_context(program: ScalarProgram, printer: CCodePrinter) -> dict[str, 
     statements = sum(len(b.assignments) for b in program.forward + program.backward) + len(gradient)
     return {
         "form": "scalar",
-        "parameters": [printer.doprint(p) for p in program.parameters],
-        "inputs": [printer.doprint(s) for s in program.inputs],
-        "targets": [printer.doprint(s) for s in program.targets],
-        "forward": assignment_lines(program.forward, printer),
-        "outputs": [printer.doprint(s) for s in program.outputs],
-        "loss": printer.doprint(program.loss.expr),
-        "backward": assignment_lines(program.backward, printer),
+        **scalar_names(program, printer),
         "gradient": gradient,
         "statements": statements,
         "scratch": 0,

@@ -20,7 +20,7 @@ from ...formulas import formula_texts, layer_formula_templates
 from ...gradients import A, LOGP, T, Z, Gradients
 from ...program import Program, ScalarProgram, VectorProgram
 from ...spec import BIAS_NAME, WEIGHT_NAME, Spec
-from .. import assignment_lines, provenance, template_environment
+from .. import provenance, scalar_names, template_environment
 
 #: Above this many parameters the initial values go to initial.npy instead of the source.
 INLINE_INITIAL_LIMIT = 1024
@@ -200,13 +200,7 @@ def _scalar_context(program: ScalarProgram, printer: NumPyCodePrinter) -> dict[s
                                                      if x != 1 else printer.doprint(d) for d, x in entry.terms)})
     return {
         "form": "scalar",
-        "parameters": [printer.doprint(p) for p in program.parameters],
-        "inputs": [printer.doprint(s) for s in program.inputs],
-        "targets": [printer.doprint(s) for s in program.targets],
-        "forward": assignment_lines(program.forward, printer),
-        "outputs": [printer.doprint(s) for s in program.outputs],
-        "loss": printer.doprint(program.loss.expr),
-        "backward": assignment_lines(program.backward, printer),
+        **scalar_names(program, printer),
         "gradient": gradient_lines,
     }
 
