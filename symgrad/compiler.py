@@ -79,9 +79,36 @@ def native_flags() -> list[str]:
 
 @lru_cache(maxsize=8)
 def _accepts(cc: tuple[str, ...], flag: str) -> bool:
-    """Whether the compiler compiles an empty translation unit with ``flag``."""
-    if not cc or shutil.which(cc[0]) is None:
+    """Whether the compiler compiles an empty translation unit with ``flag``.
+
+    The answer is remembered in the cache folder under the compiler's path, size and time, so
+    a cached build does not start the compiler just to ask.
+    """
+    found = shutil.which(cc[0]) if cc else None
+    if found is None:
         return False
+    from .builder import cache_root, write_atomic
+
+    stat = os.stat(found)
+    question = json.dumps([os.path.realpath(found), stat.st_size, stat.st_mtime_ns, list(cc[1:]), flag])
+    memo = cache_root() / "compiler-probes.json"
+    try:
+        answers = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        answers = {}
+    if not isinstance(answers, dict):
+        answers = {}
+    if isinstance(answers.get(question), bool):
+        return answers[question]
+    answer = _probe(cc, flag)
+    answers[question] = answer
+    with contextlib.suppress(OSError):
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(memo, json.dumps(answers, sort_keys=True).encode())
+    return answer
+
+
+def _probe(cc: tuple[str, ...], flag: str) -> bool:
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "probe.c"
         source.write_text("int symgrad_probe(void) { return 0; }\n")
@@ -121,9 +148,24 @@ def link_flags() -> list[str]:
 
 
 def include_dirs() -> list[str]:
-    import numpy
+    return [sysconfig.get_paths()["include"], numpy_include()]
 
-    return [sysconfig.get_paths()["include"], numpy.get_include()]
+
+@lru_cache(maxsize=1)
+def numpy_include() -> str:
+    """NumPy's C headers, found without importing NumPy (a cached build should not pay 80 ms for it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("numpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("NumPy is not installed")
+    root = Path(list(spec.submodule_search_locations)[0])
+    for candidate in (root / "_core" / "include", root / "core" / "include"):  # NumPy 2, NumPy 1
+        if (candidate / "numpy" / "arrayobject.h").is_file():
+            return str(candidate)
+    import numpy  # an unusual layout: ask NumPy itself
+
+    return numpy.get_include()
 
 
 def extension_suffix() -> str:
@@ -167,12 +209,16 @@ def _compiler_version(cc: tuple[str, ...]) -> str:
 
 def toolchain_fingerprint() -> str:
     """What, besides the sources, decides the compiled bytes (one compiler probe per process)."""
-    import numpy
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        numpy_version = version("numpy")
+    except PackageNotFoundError:
+        numpy_version = "unknown"
     flags = compile_flags()
     material = {"cc": compiler(), "cflags": flags, "ldflags": link_flags(),
                 "ext": extension_suffix(), "soabi": sysconfig.get_config_var("SOABI"),
-                "numpy": numpy.__version__, "symgrad": __version__,
+                "numpy": numpy_version, "symgrad": __version__,
                 "processor": processor_identity() if "-march=native" in flags else None}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
