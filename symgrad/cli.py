@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     formulas.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
 
     explain = commands.add_parser("explain", help="write a step-by-step worked example (forward pass, chain rule "
-                                  "with numbers, update) for the spec's example")
+                                  "with numbers, the optimizer's first step, the error after K steps) for the "
+                                  "spec's example")
     explain.add_argument("spec")
     explain.add_argument("--format", default="txt", choices=("txt", "md", "html"),
                          help="plain text, Markdown with LaTeX, or HTML with MathML and an SVG diagram (default txt)")
