@@ -20,26 +20,11 @@ import pytest
 import symgrad
 from symgrad.cli import main
 from symgrad.explain import render, worked_example
+from test_explain import SECOND
 
 # The 2-2-2 network of test_explain.py's second example: tanh hidden units, sigmoid outputs,
 # per-unit biases, weight names laid out column-major in the hidden layer.
-BASE = {
-    "name": "second",
-    "inputs": ["x1", "x2"],
-    "layers": [
-        {"units": ["a", "b"], "activation": "tanh",
-         "weights": [["u1", "u3"], ["u2", "u4"]],
-         "bias": {"mode": "per_unit", "names": ["c1", "c2"]}},
-        {"units": ["y", "z"], "activation": "sigmoid",
-         "weights": [["v2", "v1"], ["v4", "v3"]],
-         "bias": {"mode": "per_unit", "names": ["d1", "d2"]}},
-    ],
-    "loss": "half_sse",
-    "optimizer": {"name": "sgd", "learning_rate": 0.3},
-    "initial": {"u1": 0.1, "u2": -0.2, "u3": 0.3, "u4": 0.4, "c1": 0.05, "c2": -0.1,
-                "v1": 0.5, "v2": -0.6, "v3": 0.7, "v4": 0.2, "d1": 0.15, "d2": -0.25},
-    "example": {"inputs": [0.6, -0.4], "targets": [0.2, 0.7]},
-}
+BASE = SECOND
 HIDDEN = ("u1", "u3", "u2", "u4")
 HIDDEN_BIASES = ("c1", "c2")
 OUTPUT = ("v2", "v1", "v4", "v3")

@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 
 from .. import __version__
-from ..gradients import Gradients
+from ..gradients import LOGP, Gradients, LayerRule
 from ..program import Block, Program, ScalarProgram
 
 
@@ -61,6 +61,18 @@ def scalar_names(program: ScalarProgram, printer: Any) -> dict[str, Any]:
         "outputs": [printer.doprint(s) for s in program.outputs],
         "loss": printer.doprint(program.loss.expr),
         "backward": assignment_lines(program.backward, printer),
+    }
+
+
+def output_rules(rule: LayerRule, printer: Any) -> dict[str, Any]:
+    """An output layer's loss and delta rules as the templates need them (empty for hidden layers)."""
+    if rule.loss is None:
+        return {}
+    return {
+        "loss": printer.doprint(rule.loss),
+        "needs_logp": LOGP in rule.loss.free_symbols,
+        "delta": printer.doprint(rule.delta) if rule.delta is not None else None,
+        "softmax_h": printer.doprint(rule.softmax_h) if rule.softmax_h is not None else None,
     }
 
 

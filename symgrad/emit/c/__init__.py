@@ -111,7 +111,7 @@ from ... import rules
 from ...errors import BuildError, InternalError
 from ...gradients import A, LOGP, T, Z, Gradients
 from ...program import Program, ScalarProgram, VectorProgram, optimize
-from .. import provenance, scalar_names, template_environment
+from .. import output_rules, provenance, scalar_names, template_environment
 
 #: Straight-line C is never printed for more parameters than this (see the module docstring).
 C_SCALAR_MAX = 400
@@ -440,11 +440,7 @@ def _vector_context(program: VectorProgram, printer: CCodePrinter) -> dict[str, 
         if rule.activation == "softmax":
             layer["s_offset"] = offset  # largest net input and log(sum of exp) of each example
             offset += 2 * BLOCK
-        if rule.loss is not None:
-            layer["loss"] = local.doprint(rule.loss)
-            layer["needs_logp"] = LOGP in rule.loss.free_symbols
-            layer["delta"] = local.doprint(rule.delta) if rule.delta is not None else None
-            layer["softmax_h"] = local.doprint(rule.softmax_h) if rule.softmax_h is not None else None
+        layer.update(output_rules(rule, local))
         printer.helpers |= local.helpers
         layers.append(layer)
     for layer in layers:  # W^T of every layer, after the blocks' activations

@@ -20,7 +20,7 @@ from ...formulas import formula_texts, layer_formula_templates
 from ...gradients import A, LOGP, T, Z, Gradients
 from ...program import Program, ScalarProgram, VectorProgram
 from ...spec import BIAS_NAME, WEIGHT_NAME, Spec
-from .. import provenance, scalar_names, template_environment
+from .. import output_rules, provenance, scalar_names, template_environment
 
 #: Above this many parameters the initial values go to initial.npy instead of the source.
 INLINE_INITIAL_LIMIT = 1024
@@ -227,11 +227,7 @@ def _vector_context(program: VectorProgram, printer: NumPyCodePrinter) -> dict[s
             "forward": local.doprint(rule.forward) if rule.forward is not None else None,
             "derivative": local.doprint(rule.derivative) if rule.derivative is not None else None,
         }
-        if rule.loss is not None:
-            layer["loss"] = local.doprint(rule.loss)
-            layer["needs_logp"] = LOGP in rule.loss.free_symbols
-            layer["delta"] = local.doprint(rule.delta) if rule.delta is not None else None
-            layer["softmax_h"] = local.doprint(rule.softmax_h) if rule.softmax_h is not None else None
+        layer.update(output_rules(rule, local))
         printer.helpers |= local.helpers
         layers.append(layer)
     return {"form": "vector", "layers": layers}
