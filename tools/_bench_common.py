@@ -174,3 +174,10 @@ def machine_line() -> str:
 
     return (f"Python {platform.python_version()}, NumPy {np.__version__}, {os.cpu_count()} CPUs, "
             f"{platform.machine()}; medians of interleaved repeats")
+
+
+def split_layers(flat, n_in: int, n_hidden: int, n_out: int):
+    """(W1, b1, W2, b2) as views of a flat D-H-O vector in symgrad's theta layout (DESIGN.md section 4)."""
+    cuts = [n_hidden * n_in, n_hidden * (n_in + 1), n_hidden * (n_in + 1) + n_out * n_hidden]
+    return (flat[:cuts[0]].reshape(n_hidden, n_in), flat[cuts[0]:cuts[1]],
+            flat[cuts[1]:cuts[2]].reshape(n_out, n_hidden), flat[cuts[2]:cuts[2] + n_out])

@@ -35,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import (EXAMPLES, REPO_ROOT, fmt_seconds, interleaved, machine_line, median,  # noqa: E402
+                           split_layers,
                            print_table, temporary_cache, try_load, verdict)
 
 import numpy as np  # noqa: E402
@@ -168,26 +169,17 @@ class HandStep:
     def __init__(self, n_in: int, n_hidden: int, n_out: int, batch: int, lr: float, dtype=np.float64):
         D, H, O = n_in, n_hidden, n_out
         self.shapes = (D, H, O)
-        self.cuts = np.cumsum([H * D, H, O * H, O])
+        size = H * D + H + O * H + O
         self.lr = lr
-        self.g = np.empty(self.cuts[-1], dtype)
+        self.g = np.empty(size, dtype)
         self.z1 = np.empty((batch, H), dtype)
         self.d1 = np.empty((batch, H), dtype)
         self.z2 = np.empty((batch, O), dtype)
-        c = self.cuts
-        g = self.g
-        self.gW1 = g[:c[0]].reshape(H, D)
-        self.gb1 = g[c[0]:c[1]]
-        self.gW2 = g[c[1]:c[2]].reshape(O, H)
-        self.gb2 = g[c[2]:c[3]]
+        self.gW1, self.gb1, self.gW2, self.gb2 = split_layers(self.g, D, H, O)
 
     def __call__(self, theta: np.ndarray, X: np.ndarray, T: np.ndarray) -> float:
         D, H, O = self.shapes
-        c = self.cuts
-        W1 = theta[:c[0]].reshape(H, D)
-        b1 = theta[c[0]:c[1]]
-        W2 = theta[c[1]:c[2]].reshape(O, H)
-        b2 = theta[c[2]:c[3]]
+        W1, b1, W2, b2 = split_layers(theta, D, H, O)
         n = X.shape[0]
         a1 = np.matmul(X, W1.T, out=self.z1)
         a1 += b1

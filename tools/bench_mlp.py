@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import (EXAMPLES, fmt_seconds, interleaved, machine_line, median,  # noqa: E402
-                           optional_import, print_table, temporary_cache, try_load, verdict)
+                           split_layers, optional_import, print_table, temporary_cache, try_load, verdict)
 
 import numpy as np  # noqa: E402
 
@@ -87,17 +87,13 @@ class HandEpoch:
 
     def __init__(self, D: int, H: int, O: int, n: int, batch: int, lr: float, momentum: float):
         self.shapes, self.lr, self.momentum = (D, H, O), lr, momentum
-        self.cuts = np.cumsum([H * D, H, O * H, O])
+        size = H * D + H + O * H + O
         self.starts = list(range(0, n, batch))
         self.batch = batch
         f32 = np.float32
-        self.g = np.empty(self.cuts[-1], f32)
-        self.buf = np.empty(self.cuts[-1], f32)
-        c = self.cuts
-        self.gW1 = self.g[:c[0]].reshape(H, D)
-        self.gb1 = self.g[c[0]:c[1]]
-        self.gW2 = self.g[c[1]:c[2]].reshape(O, H)
-        self.gb2 = self.g[c[2]:c[3]]
+        self.g = np.empty(size, f32)
+        self.buf = np.empty(size, f32)
+        self.gW1, self.gb1, self.gW2, self.gb2 = split_layers(self.g, D, H, O)
         self.work = {}
         for size in {min(batch, n - s) for s in self.starts}:
             self.work[size] = (np.empty((size, H), f32), np.empty((size, H), f32), np.empty((size, O), f32),
@@ -105,11 +101,7 @@ class HandEpoch:
 
     def __call__(self, theta: np.ndarray, X: np.ndarray, T: np.ndarray) -> float:
         D, H, O = self.shapes
-        c = self.cuts
-        W1 = theta[:c[0]].reshape(H, D)
-        b1 = theta[c[0]:c[1]]
-        W2 = theta[c[1]:c[2]].reshape(O, H)
-        b2 = theta[c[2]:c[3]]
+        W1, b1, W2, b2 = split_layers(theta, D, H, O)
         total = 0.0
         for step, s in enumerate(self.starts):
             x, t = X[s:s + self.batch], T[s:s + self.batch]
@@ -193,11 +185,8 @@ def jax_epoch(D: int, H: int, O: int, n: int, batch: int, lr: float, momentum: f
             total = total + last
         return p, total / (full + (1 if rest else 0))
 
-    cuts = np.cumsum([H * D, H, O * H, O])
-
     def to_params(theta):
-        return (jnp.asarray(theta[:cuts[0]].reshape(H, D)), jnp.asarray(theta[cuts[0]:cuts[1]]),
-                jnp.asarray(theta[cuts[1]:cuts[2]].reshape(O, H)), jnp.asarray(theta[cuts[2]:cuts[3]]))
+        return tuple(jnp.asarray(part) for part in split_layers(theta, D, H, O))
 
     def to_theta(p):
         return np.concatenate([np.asarray(a).ravel() for a in p])
