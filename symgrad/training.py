@@ -186,16 +186,29 @@ class History:
 
 
 class Progress:
-    """A one-line progress bar on a terminal; nothing when the stream is not one, or when quiet."""
+    """A one-line progress bar on a terminal; nothing when the stream is not one, or when quiet.
 
-    def __init__(self, total: int, stream: TextIO | None = None, quiet: bool = False) -> None:
+    Redrawn at most every ``interval`` seconds (and at the last epoch), so thousands of tiny
+    epochs do not spend their time writing to the terminal.  symgrad's own rather than tqdm's:
+    the bar only ever runs in a terminal (``train``), where tqdm adds a dependency and 40 ms of
+    import for the same line.
+    """
+
+    def __init__(self, total: int, stream: TextIO | None = None, quiet: bool = False, interval: float = 0.1) -> None:
         self.total = total
         self.stream = stream if stream is not None else sys.stderr
-        self.active = not quiet and hasattr(stream, "isatty") and stream.isatty()
+        isatty = getattr(self.stream, "isatty", None)
+        self.active = not quiet and callable(isatty) and bool(isatty())
+        self.interval = interval
+        self._drawn = -math.inf
 
     def update(self, epoch: int, loss: float, rate: float, extra: str = "") -> None:
         if not self.active:
             return
+        now = time.monotonic()
+        if epoch < self.total and now - self._drawn < self.interval:
+            return
+        self._drawn = now
         width = 24
         done = int(width * epoch / self.total)
         bar = "#" * done + "." * (width - done)

@@ -144,3 +144,60 @@ def test_digits_reaches_95_percent_on_a_held_out_quarter(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "(449 held-out examples)" in out
     assert numbers(out, "validation accuracy:") >= 0.95
+
+
+def _stderr_on_a_terminal(*args: str) -> tuple[int, str]:
+    """Run the CLI with standard error on a pseudo-terminal; (status, what the terminal showed)."""
+    import os
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "symgrad", *args], stdout=subprocess.DEVNULL, stderr=slave,
+                               stdin=subprocess.DEVNULL)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: every writer has closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return process.wait(timeout=120), shown.decode(errors="replace")
+
+
+def test_progress_bar_is_drawn_on_a_terminal_and_quiet_hides_it(files):
+    folder, specs = files
+    common = ["train", str(specs["reg"]), "--data", str(folder / "reg.npz"), "--epochs", "7",
+              "--out", str(folder / "gen")]
+    status, shown = _stderr_on_a_terminal(*common)
+    assert status == 0, shown
+    assert "\r[" in shown and "epoch 7/7" in shown and "examples/s" in shown, shown
+    assert "#" * 24 in shown, "the last epoch draws a full bar"
+    status, shown = _stderr_on_a_terminal(*common, "--quiet")
+    assert status == 0, shown
+    assert shown == "", shown
+
+
+def test_progress_bar_redraws_at_most_every_interval():
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    from symgrad.training import Progress
+
+    terminal = Terminal()
+    progress = Progress(10_000, stream=terminal, interval=3600.0)
+    for epoch in range(1, 10_001):
+        progress.update(epoch, 0.5, 1.0)
+    progress.close()
+    drawn = terminal.getvalue()
+    assert drawn.count("\r") == 2 and "epoch 1/10000" in drawn and "epoch 10000/10000" in drawn
+    quiet = Terminal()
+    Progress(3, stream=quiet, quiet=True).update(3, 0.5, 1.0)
+    assert quiet.getvalue() == ""
