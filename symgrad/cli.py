@@ -151,10 +151,7 @@ def _formulas(args: argparse.Namespace) -> int:
     values = None
     if args.at is not None and args.at != "initial":
         values = _read_json(args.at)
-    if args.digits < 1 or args.digits > 17:
-        from .errors import SpecError
-
-        raise SpecError("--digits", f"{args.digits} is out of range", "use 1 to 17")
+    _check_digits(args.digits)
     text = formulas_report(args.spec, params=args.param, expanded=args.expanded, latex=args.latex,
                            at=args.at is not None, values=values, digits=args.digits)
     _emit(text, args.out)
@@ -165,6 +162,7 @@ def _explain(args: argparse.Namespace) -> int:
     from .explain import explain
 
     values = _read_json(args.at) if args.at is not None and args.at != "initial" else None
+    _check_digits(args.digits)
     _emit(explain(args.spec, format=args.format, values=values, steps=args.steps, digits=args.digits,
                   params=args.param), args.out)
     return 0
@@ -179,6 +177,30 @@ def _read_json(path: str) -> Any:
         raise SpecError("--at", f"cannot read {path}: {error.strerror}", "check the path") from None
     except (ValueError, RecursionError) as error:
         raise SpecError("--at", f"{path} is not valid JSON ({error})", "fix the file") from None
+
+
+def _check_train_options(args: argparse.Namespace) -> None:
+    """Every option of ``train`` and every file it will write, checked before any work is done."""
+    from . import training
+    from .errors import SpecError
+
+    for name, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise SpecError(name, f"{value} is too small", "use 1 or more")
+    if args.seed is not None and args.seed < 0:
+        raise SpecError("--seed", f"{args.seed} is negative", "use a whole number 0 or more")
+    _check_digits(args.digits)
+    if args.save:
+        training.check_output(args.save, "--save")
+    if args.plot:
+        training.check_plot(args.plot)
+
+
+def _check_digits(digits: int) -> None:
+    from .errors import SpecError
+
+    if not 1 <= digits <= 17:
+        raise SpecError("--digits", f"{digits} is out of range", "use 1 to 17")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -198,9 +220,7 @@ def _train(args: argparse.Namespace) -> int:
         if isinstance(document["optimizer"], dict):
             document["optimizer"]["learning_rate"] = args.lr
     spec = parse_spec(document, args.max_parameters)
-    for name, value, minimum in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1)):
-        if value is not None and value < minimum:
-            raise SpecError(name, f"{value} is too small", f"use {minimum} or more")
+    _check_train_options(args)
     if args.data is None:
         if spec.example is None:
             raise DataError(f'{args.spec}: no --data given and the spec has no "example"; '
@@ -213,16 +233,22 @@ def _train(args: argparse.Namespace) -> int:
 
     result = build(spec, out=args.out, backend="all" if args.backend == "auto" else args.backend)
     module = import_backend(result.package_dir, args.backend)
-    theta, state = module.initial_parameters(), module.initial_state()
+    theta, state, first_epoch = module.initial_parameters(), module.initial_state(), 0
     if args.init:
-        theta, saved_state = training.load_parameters(args.init, module)
-        state = saved_state if saved_state is not None else state
+        checkpoint = training.load_checkpoint(args.init, module)
+        theta, first_epoch = checkpoint.theta, checkpoint.epochs
+        if checkpoint.state is not None:
+            state = checkpoint.state
+        elif module.STATE_SIZE:
+            print(f"note: {args.init} holds no optimizer state for {spec.optimizer.name}; starting a fresh one",
+                  file=sys.stderr)
     classification = training.is_classification(spec, data)
     before = module.loss(theta, train_set.X, train_set.T)
     progress = training.Progress(args.epochs, quiet=args.quiet)
-    history = training.fit(module, theta, state, train_set, validation, args.epochs, args.batch_size,
+    batch_size = None if args.batch_size is None else min(args.batch_size, train_set.n)
+    history = training.fit(module, theta, state, train_set, validation, args.epochs, batch_size,
                            shuffle=args.seed is not None, seed=args.seed, progress=progress,
-                           classification=classification)
+                           classification=classification, first_epoch=first_epoch)
     after = module.loss(theta, train_set.X, train_set.T)
     d = args.digits
     print(result)
@@ -239,7 +265,7 @@ def _train(args: argparse.Namespace) -> int:
         if classification:
             print(f"validation accuracy: {training.accuracy(module, theta, validation):.4f}")
     if args.save:
-        training.save_parameters(args.save, module, theta, state)
+        training.save_parameters(args.save, module, theta, state, epochs=first_epoch + args.epochs)
         print(f"saved parameters: {args.save}")
     if args.plot:
         training.plot_history(args.plot, history, spec.name)
