@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="generate the package for a spec under DIR/<name>/")
     build.add_argument("spec", help="the spec's JSON file")
     build.add_argument("--out", default="generated", help="output directory (default: generated)")
-    build.add_argument("--backend", default="all", help="numpy or all (default: all)")
+    build.add_argument("--backend", default="all", choices=("numpy", "c", "all"),
+                       help="numpy, c (the C extension; needs a C compiler) or all (default: all; without a "
+                       "working compiler, numpy only, with a warning)")
     build.add_argument("--form", default="auto", choices=("auto", "scalar", "vector"),
                        help="straight-line code per unit (scalar) or per-layer matrix code (vector); "
                        "auto picks by size")
@@ -79,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=100, help="default 100")
     train.add_argument("--batch-size", type=int, default=None, help="default: the whole training set")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: the spec's)")
-    train.add_argument("--backend", default="auto", help="auto (default), numpy or c")
+    train.add_argument("--backend", default="auto", choices=("auto", "numpy", "c"),
+                       help="the backend to train with: auto (default: the faster one for this network that "
+                       "builds here), numpy or c")
     train.add_argument("--seed", type=int, default=None, help="shuffles each epoch, reproducibly; also fixes "
                        "the validation split")
     train.add_argument("--validation-split", type=float, default=0.0, metavar="F",
@@ -92,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--max-parameters", type=int, default=None, metavar="N",
                        help="refuse networks with more parameters (default 5,000,000 or $SYMGRAD_MAX_PARAMETERS)")
     train.add_argument("--out", default="generated", help="where the generated package goes (default: generated)")
-    train.add_argument("--digits", type=int, default=6)
+    train.add_argument("--digits", type=int, default=6, help="significant digits of the errors shown (default 6)")
 
     schema = commands.add_parser("schema", help="print the spec's JSON Schema")
     schema.add_argument("--out", metavar="FILE")
@@ -141,6 +145,7 @@ def _build(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     from .schema import SCHEMA
 
+    _check_out(args.out)
     _emit(json.dumps(SCHEMA, indent=2) + "\n", args.out)
     return 0
 
@@ -148,10 +153,11 @@ def _schema(args: argparse.Namespace) -> int:
 def _formulas(args: argparse.Namespace) -> int:
     from .formulas import formulas_report
 
+    _check_out(args.out)
+    _check_digits(args.digits)
     values = None
     if args.at is not None and args.at != "initial":
         values = _read_json(args.at)
-    _check_digits(args.digits)
     text = formulas_report(args.spec, params=args.param, expanded=args.expanded, latex=args.latex,
                            at=args.at is not None, values=values, digits=args.digits)
     _emit(text, args.out)
@@ -161,8 +167,9 @@ def _formulas(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from .explain import explain
 
-    values = _read_json(args.at) if args.at is not None and args.at != "initial" else None
+    _check_out(args.out)
     _check_digits(args.digits)
+    values = _read_json(args.at) if args.at is not None and args.at != "initial" else None
     _emit(explain(args.spec, format=args.format, values=values, steps=args.steps, digits=args.digits,
                   params=args.param), args.out)
     return 0
@@ -172,7 +179,7 @@ def _read_json(path: str) -> Any:
     from .errors import SpecError
 
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except OSError as error:
         raise SpecError("--at", f"cannot read {path}: {error.strerror}", "check the path") from None
     except (ValueError, RecursionError) as error:
@@ -183,6 +190,7 @@ def _check_train_options(args: argparse.Namespace) -> None:
     """Every option of ``train`` and every file it will write, checked before any work is done."""
     from . import training
     from .errors import SpecError
+    from .outputs import check_output
 
     for name, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
@@ -191,9 +199,17 @@ def _check_train_options(args: argparse.Namespace) -> None:
         raise SpecError("--seed", f"{args.seed} is negative", "use a whole number 0 or more")
     _check_digits(args.digits)
     if args.save:
-        training.check_output(args.save, "--save")
+        check_output(args.save, "--save")
     if args.plot:
         training.check_plot(args.plot)
+
+
+def _check_out(out: str | None) -> None:
+    """--out FILE of a text command, checked before the work."""
+    from .outputs import check_output
+
+    if out is not None:
+        check_output(out, "--out")
 
 
 def _check_digits(digits: int) -> None:
@@ -204,6 +220,15 @@ def _check_digits(digits: int) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    # A run that overflows is reported once, as a user error naming the epoch (training.fit checks
+    # the loss), not as a NumPy warning per operation.
+    with np.errstate(all="ignore"):
+        return _train_in(args)
+
+
+def _train_in(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .builder import build

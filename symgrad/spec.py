@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import keyword
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -222,7 +223,7 @@ def read_document(source: str | Path | dict[str, Any]) -> dict[str, Any]:
         raise SpecError("$", f"the spec file is {size} bytes, more than {_MAX_SPEC_BYTES}",
                         "a spec describes a network; use counts instead of long name lists")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not JSON
     except UnicodeDecodeError as error:
         raise SpecError("$", f"the spec file is not UTF-8 text (byte {error.start})", "save it as UTF-8 JSON") from None
     except OSError as error:
@@ -244,14 +245,25 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; 1e999 would silently become infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:24]} is beyond the range of a float")
+    return value
+
+
 def _parse_json(text: str, where: str) -> dict[str, Any]:
     try:
-        document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+        document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                              object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as error:
         raise SpecError("$", f"{where} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
                         "fix the JSON syntax") from None
     except RecursionError:
         raise SpecError("$", f"{where} is nested too deeply", "a spec needs only a few levels of nesting") from None
+    except SpecError:
+        raise
     except ValueError as error:  # e.g. an integer literal with thousands of digits
         raise SpecError("$", f"{where} has a value Python cannot read: {error}", "use ordinary numbers") from None
     if not isinstance(document, dict):
@@ -335,6 +347,8 @@ def _resolve(doc: dict[str, Any]) -> Spec:
             raise SpecError(json_path(("initial", key)), f'"{key}" is not a parameter of this network'
                             + schema.suggest(key, sorted(parameter_names)),
                             "name a weight or bias from layers[*].weights or layers[*].bias")
+        if doc.get("dtype") == "float32" and abs(float(value)) > 3.4028234663852886e38:  # float32's largest
+            raise SpecError(json_path(("initial", key)), f"{value} is beyond float32's range", "use a smaller value")
         values.append((key, float(value)))
 
     frozen = tuple(doc.get("frozen", []))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
 import sys
 import time
@@ -29,6 +28,7 @@ from typing import Any, Callable, TextIO
 import numpy as np
 
 from .errors import DataError
+from .outputs import check_output, write_output
 from .spec import Spec
 
 
@@ -406,28 +406,6 @@ def load_parameters(path: str | Path, module: Any) -> tuple[np.ndarray, np.ndarr
     """theta (and the optimizer state, when it fits) saved by :func:`save_parameters`."""
     checkpoint = load_checkpoint(path, module)
     return checkpoint.theta, checkpoint.state
-
-
-def check_output(path: str | Path, option: str) -> None:
-    """Fail now, before any work, if ``path`` cannot be written (so no trained result is lost)."""
-    path = Path(path)
-    folder = path.parent
-    if path.is_dir():
-        raise DataError(f"{option} {path}: is a folder; give a file name inside it")
-    if not folder.is_dir():
-        raise DataError(f"{option} {path}: the folder {folder} does not exist; create it first or choose another path")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise DataError(f"{option} {path}: the folder {folder} is not writable; choose another path")
-
-
-def write_output(path: str | Path, data: bytes) -> None:
-    """Write a file the user asked for, atomically, as a one-line user error when that fails."""
-    from .builder import write_atomic
-
-    try:
-        write_atomic(Path(path), data)
-    except OSError as error:
-        raise DataError(f"cannot write {path}: {error.strerror or error}; choose another path") from None
 
 
 def plot_formats() -> dict[str, str]:

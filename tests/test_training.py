@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import EXAMPLES, MAZUR
+from helpers import EXAMPLES, MAZUR
 from symgrad.cli import main
 
 REGRESSION = {"name": "reg", "inputs": 2, "layers": [{"units": 3, "activation": "tanh"},
