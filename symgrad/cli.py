@@ -23,8 +23,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a bad option is reported like every other user error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USER_ERROR, f"symgrad: error: {message} (see `python -m symgrad {self.prog.split()[-1]} --help`)\n"
-                  if " " in self.prog else f"symgrad: error: {message} (see `python -m symgrad --help`)\n")
+        command = f"{self.prog.split()[-1]} " if " " in self.prog else ""
+        self.exit(EXIT_USER_ERROR, f"symgrad: error: {message} (see `python -m symgrad {command}--help`)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -231,11 +231,11 @@ def _train(args: argparse.Namespace) -> int:
 def _train_in(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from . import training
     from .builder import build
     from .errors import DataError, SpecError
     from .loader import import_backend
     from .spec import parse_spec, read_document
-    from . import training
 
     document = read_document(args.spec)
     if args.lr is not None:

@@ -59,8 +59,9 @@ def one_hot(labels: np.ndarray, classes: int, source: str, locate: Locate | None
     if labels.dtype.kind not in "biuf":
         raise DataError(f"{source}: labels y hold {labels.dtype} values, not numbers; store the class numbers "
                         f"0..{classes - 1}")
-    whole = np.isfinite(labels) & (labels == np.round(labels)) if labels.dtype.kind == "f" else np.ones(labels.shape, bool)
-    bad = ~whole | (labels < 0) | (labels >= classes)
+    bad = (labels < 0) | (labels >= classes)
+    if labels.dtype.kind == "f":
+        bad |= ~np.isfinite(labels) | (labels != np.round(labels))
     if np.any(bad):
         row = int(np.argmax(bad))
         raise DataError(f"{source}: label {labels[row]} in {locate('y', row)} is not a class of this network; it has "

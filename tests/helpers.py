@@ -115,7 +115,8 @@ def reference_loss(spec: dict[str, Any], theta: np.ndarray, X: np.ndarray, T: np
     for (W, b, _, _), layer in zip(unpack(spec, theta), spec["layers"]):
         covered = [W.ravel()] + ([b] if b is not None and layer.get("regularize_bias") else [])
         values = np.concatenate(covered)
-        total += layer.get("l2", 0.0) * float(np.sum(values ** 2)) + layer.get("l1", 0.0) * float(np.sum(np.abs(values)))
+        total += layer.get("l2", 0.0) * float(np.sum(values ** 2))
+        total += layer.get("l1", 0.0) * float(np.sum(np.abs(values)))
     return total
 
 

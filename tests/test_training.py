@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import EXAMPLES, MAZUR
+from helpers import EXAMPLES
 from symgrad.cli import main
 
 REGRESSION = {"name": "reg", "inputs": 2, "layers": [{"units": 3, "activation": "tanh"},
@@ -106,13 +106,15 @@ def test_no_progress_bar_when_not_a_terminal(files, capsys):
 
 
 @pytest.mark.parametrize("write, words", [
-    (lambda p: np.savez(p / "d.npz", X=np.zeros((5, 3)), T=np.zeros((5, 2))), "X has shape (5, 3), the spec needs (n, 2)"),
+    (lambda p: np.savez(p / "d.npz", X=np.zeros((5, 3)), T=np.zeros((5, 2))),
+     "X has shape (5, 3), the spec needs (n, 2)"),
     (lambda p: np.savez(p / "d.npz", X=np.zeros((5, 2)), T=np.zeros((4, 2))), "X has 5 rows but the targets have 4"),
     (lambda p: np.savez(p / "d.npz", X=np.full((5, 2), np.nan), T=np.zeros((5, 2))), "NaN or infinite values"),
     (lambda p: np.savez(p / "d.npz", X=np.zeros((5, 2)), y=np.array([0, 1, 2, 3, 1])),
      "label 3 in y[3] is not a class of this network"),
     (lambda p: np.savez(p / "d.npz", X=np.zeros((5, 2))), "expected arrays X and T"),
-    (lambda p: (p / "d.csv").write_text("1,2,3,4,5,6\n"), "line 1 has 6 column(s) separated by commas; the spec needs 5"),
+    (lambda p: (p / "d.csv").write_text("1,2,3,4,5,6\n"),
+     "line 1 has 6 column(s) separated by commas; the spec needs 5"),
     (lambda p: (p / "d.csv").write_text("1,2,3,4\n1,x,3,4\n"), "line 2, column 2: 'x' is not a number"),
     (lambda p: (p / "d.npz").write_bytes(b"not a zip"), "cannot read it as .npz"),
     (lambda p: (p / "d.txt").write_text("1"), "unknown data file type .txt"),
@@ -352,7 +354,8 @@ def test_csv_errors_name_the_files_own_line(files, capsys, text, spec, words):
     (lambda p: np.savez(p / "d.npz", X=np.zeros((3, 2)), y=np.array(["a", "b", "c"])), "labels y hold <U1 values"),
     (lambda p: np.savez(p / "d.npz", X=np.array([["a", "b"]] * 3), T=np.zeros((3, 2))), "X holds <U1 values"),
     (lambda p: np.savez(p / "d.npz", X=np.zeros((3, 2), complex), T=np.zeros((3, 2))), "X holds complex128"),
-    (lambda p: np.savez(p / "d.npz", X=np.zeros((3, 2)), y=np.array([0, 1, 10**18])), "label 1000000000000000000 in y[2]"),
+    (lambda p: np.savez(p / "d.npz", X=np.zeros((3, 2)), y=np.array([0, 1, 10**18])),
+     "label 1000000000000000000 in y[2]"),
     (lambda p: np.savez(p / "d.npz", X=np.zeros((3, 2)), y=np.array([0.0, 1e300, 1.0])), "in y[1] is not a class"),
     (lambda p: np.savez(p / "d.npz", X=np.zeros((3, 2)), y=np.zeros((3, 2))), "one number per example"),
     (lambda p: np.savez(p / "d.npz", X=np.zeros(3), T=np.zeros((3, 2))), "X has shape (3,)"),

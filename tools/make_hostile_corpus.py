@@ -130,7 +130,8 @@ def main() -> None:
         spec(why, setter("layers", 0, "units", value))
     for why, value in [("activation unknown", "sigmod"), ("activation a number", 3), ("activation null", None),
                        ("activation empty object", {}), ("activation name and expr", {"name": "tanh", "expr": "x"}),
-                       ("slope for tanh", {"name": "tanh", "slope": 0.1}), ("slope 2", {"name": "leaky_relu", "slope": 2}),
+                       ("slope for tanh", {"name": "tanh", "slope": 0.1}),
+                       ("slope 2", {"name": "leaky_relu", "slope": 2}),
                        ("slope -1", {"name": "leaky_relu", "slope": -1}), ("softmax hidden", "softmax"),
                        ("activation a list", ["sigmoid"])]:
         spec(why, setter("layers", 0, "activation", value))
@@ -158,7 +159,8 @@ def main() -> None:
                        ("momentum for adam", {"name": "adam", "learning_rate": 0.1, "momentum": 0.9})]:
         spec(why, setter("optimizer", value))
     for why, value in [("initial a list", []), ("initial value a string", {"w1": "x"}), ("seed negative", {"seed": -1}),
-                       ("seed 1.5", {"seed": 1.5}), ("seed 2**64", {"seed": 2**64}), ("scheme unknown", {"scheme": "he"}),
+                       ("seed 1.5", {"seed": 1.5}), ("seed 2**64", {"seed": 2**64}),
+                       ("scheme unknown", {"scheme": "he"}),
                        ("initial names no parameter", {"w9": 0.1}), ("initial value true", {"w1": True}),
                        ("initial value null", {"w1": None})]:
         spec(why, setter("initial", value))
