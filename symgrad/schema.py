@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import sys
 from typing import Any
 
 from .errors import InternalError, SpecError, json_path
@@ -43,7 +44,8 @@ _NAME = {
     "x-what": "name",
     "x-hint": "use 1 to 64 ASCII letters, digits and _, starting with a letter",
 }
-_FINITE = {"type": "number"}
+# A number that fits a double (JSON allows 1e999 and 400-digit integers; a float would make them inf).
+_FINITE = {"type": "number", "minimum": -sys.float_info.max, "maximum": sys.float_info.max}
 _NAMES_OR_COUNT = {
     "anyOf": [
         {"type": "integer", "minimum": 1, "maximum": MAX_UNITS},
@@ -54,7 +56,7 @@ _NAMES_OR_COUNT = {
 _ROWS = {
     "type": "array",
     "minItems": 1,
-    "items": {"anyOf": [{"type": "number"}, {"type": "array", "items": _FINITE, "minItems": 1}]},
+    "items": {"anyOf": [_FINITE, {"type": "array", "items": _FINITE, "minItems": 1}]},
 }
 
 SCHEMA: dict[str, Any] = {
@@ -191,7 +193,7 @@ SCHEMA: dict[str, Any] = {
                 "scheme": {"type": "string", "enum": list(SCHEMES), "x-what": "initialization scheme"},
                 "seed": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
             },
-            "additionalProperties": {"type": "number"},
+            "additionalProperties": _FINITE,
         },
         "frozen": {
             "type": "array",
