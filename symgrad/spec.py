@@ -347,8 +347,6 @@ def _resolve(doc: dict[str, Any]) -> Spec:
             raise SpecError(json_path(("initial", key)), f'"{key}" is not a parameter of this network'
                             + schema.suggest(key, sorted(parameter_names)),
                             "name a weight or bias from layers[*].weights or layers[*].bias")
-        if doc.get("dtype") == "float32" and abs(float(value)) > 3.4028234663852886e38:  # float32's largest
-            raise SpecError(json_path(("initial", key)), f"{value} is beyond float32's range", "use a smaller value")
         values.append((key, float(value)))
 
     frozen = tuple(doc.get("frozen", []))

@@ -159,8 +159,6 @@ def test_fuzzed_specs_give_a_spec_error_or_a_working_module(tmp_path_factory, do
 
 @pytest.mark.parametrize("start, words", [
     ("misspelled", "(did you mean"),
-    ("float32 initial value beyond", "beyond float32's range"),
-    ("float32 initial value -4e38", "beyond float32's range"),
     ("1e999", "beyond the range of a float"),
     ("-1e999", "beyond the range of a float"),
     ("1e400", "beyond the range of a float"),
