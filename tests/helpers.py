@@ -8,6 +8,7 @@ its output is checked against.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from pathlib import Path
 from typing import Any, Callable
@@ -166,3 +167,130 @@ def assert_gradient_matches(spec: dict[str, Any], module: Any, rows: int = 5, se
     assert error[worst] <= 1e-6 * scale, (
         f"dE/d{name}: generated {grad[chosen][worst]!r}, central differences {numeric[chosen][worst]!r}, "
         f"tolerance {1e-6 * scale:.1e}")
+
+
+# -- optimizers: torch.optim's documented rules (test_optimizers, test_c_optimizers) ---------------
+
+CONFIGS = [
+    {"name": "sgd", "learning_rate": 0.05},
+    {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
+    {"name": "sgd", "learning_rate": 0.05, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.01},
+    {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.001},
+    # RMSprop divides by the root of tiny averages: with larger steps its trajectory on this problem
+    # is chaotic, and one rounding difference grows past any tolerance within 100 steps.
+    {"name": "rmsprop", "learning_rate": 0.001},
+    {"name": "rmsprop", "learning_rate": 0.003, "alpha": 0.9, "eps": 1e-6, "momentum": 0.5, "weight_decay": 0.01},
+    {"name": "adam", "learning_rate": 0.01},
+    {"name": "adam", "learning_rate": 0.01, "betas": [0.8, 0.99], "eps": 1e-7, "weight_decay": 0.02},
+    {"name": "adamw", "learning_rate": 0.01},
+    {"name": "adamw", "learning_rate": 0.02, "betas": [0.85, 0.995], "weight_decay": 0.1},
+]
+
+
+class Reference:
+    """torch.optim's documented algorithms, one step at a time, on a NumPy theta."""
+
+    def __init__(self, config: dict, size: int) -> None:
+        self.c = dict(config)
+        self.t = 0
+        self.buf = np.zeros(size)
+        self.v = np.zeros(size)
+        self.m = np.zeros(size)
+
+    def step(self, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
+        c, lr = self.c, self.c["learning_rate"]
+        wd = c.get("weight_decay", 0.01 if c["name"] == "adamw" else 0.0)
+        self.t += 1
+        if c["name"] == "sgd":
+            g = g + wd * theta
+            mu = c.get("momentum", 0.0)
+            if mu:
+                self.buf = g.copy() if self.t == 1 else mu * self.buf + (1 - c.get("dampening", 0.0)) * g
+                g = g + mu * self.buf if c.get("nesterov") else self.buf
+            return theta - lr * g
+        if c["name"] == "rmsprop":
+            g = g + wd * theta
+            alpha, eps, mu = c.get("alpha", 0.99), c.get("eps", 1e-8), c.get("momentum", 0.0)
+            self.v = alpha * self.v + (1 - alpha) * g * g
+            if mu:
+                self.buf = mu * self.buf + g / (np.sqrt(self.v) + eps)
+                return theta - lr * self.buf
+            return theta - lr * g / (np.sqrt(self.v) + eps)
+        b1, b2 = c.get("betas", (0.9, 0.999))
+        eps = c.get("eps", 1e-8)
+        if c["name"] == "adamw":
+            theta = theta - lr * wd * theta
+        else:
+            g = g + wd * theta
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        m_hat = self.m / (1 - b1 ** self.t)
+        v_hat = self.v / (1 - b2 ** self.t)
+        return theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def steps_with_torch(torch, config, module, gradient_of, theta, X, T, frozen, steps=100):
+    """``steps`` of ``module.step`` on ``theta`` beside torch.optim fed with ``gradient_of``'s gradients.
+
+    Returns the parameters torch.optim ends with (``theta`` itself is updated in place).
+    """
+    parameter = torch.tensor(theta.copy(), dtype=torch.float64, requires_grad=True)
+    options = {"lr": config["learning_rate"]}
+    for key in ("momentum", "dampening", "nesterov", "weight_decay", "alpha", "eps"):
+        if key in config:
+            options[key] = config[key]
+    if "betas" in config:
+        options["betas"] = tuple(config["betas"])
+    optimizer = {"sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
+                 "adamw": torch.optim.AdamW}[config["name"]]([parameter], **options)
+    state = module.initial_state()
+    for _ in range(steps):
+        _, grad = gradient_of.gradient(parameter.detach().numpy().copy(), X, T)
+        keep = parameter.detach()[frozen].item()
+        parameter.grad = torch.tensor(grad)
+        optimizer.step()
+        with torch.no_grad():
+            parameter[frozen] = keep
+        module.step(theta, X, T, state=state)
+    return parameter.detach().numpy()
+
+
+# -- backends: the C module against the NumPy module of the same package ----------------------------
+
+def reference_numpy(module):
+    """The NumPy module of the same package (the C module re-exports its constants)."""
+    return importlib.import_module(module.__name__.rsplit(".", 1)[0] + ".numpy_backend")
+
+
+def assert_backends_agree(c_module, theta, X, T, rtol=1e-12):
+    numpy_module = reference_numpy(c_module)
+    loss_c, grad_c = c_module.gradient(theta, X, T)
+    loss_n, grad_n = numpy_module.gradient(theta, X, T)
+    assert loss_c == pytest.approx(loss_n, rel=rtol, abs=1e-300)
+    scale = np.max(np.abs(grad_n))
+    worst = int(np.argmax(np.abs(grad_c - grad_n)))
+    assert abs(grad_c[worst] - grad_n[worst]) <= rtol * scale, (
+        f"dE/d{c_module.PARAMETER_NAMES[worst]}: C {grad_c[worst]!r}, NumPy {grad_n[worst]!r}")
+    np.testing.assert_allclose(c_module.forward(theta, X), numpy_module.forward(theta, X), rtol=rtol, atol=1e-300)
+
+
+# -- a second 2-2-2 network (test_explain, test_explain_optimizers) -----------------------------------
+
+SECOND = {
+    "name": "second",
+    "inputs": ["x1", "x2"],
+    "layers": [
+        {"units": ["a", "b"], "activation": "tanh",
+         "weights": [["u1", "u3"], ["u2", "u4"]],          # column-major names: u2 connects x1 to b
+         "bias": {"mode": "per_unit", "names": ["c1", "c2"]}},
+        {"units": ["y", "z"], "activation": "sigmoid",
+         "weights": [["v2", "v1"], ["v4", "v3"]],
+         "bias": {"mode": "per_unit", "names": ["d1", "d2"]}},
+    ],
+    "loss": "half_sse",
+    "optimizer": {"name": "sgd", "learning_rate": 0.3},
+    "initial": {"u1": 0.1, "u2": -0.2, "u3": 0.3, "u4": 0.4, "c1": 0.05, "c2": -0.1,
+                "v1": 0.5, "v2": -0.6, "v3": 0.7, "v4": 0.2, "d1": 0.15, "d2": -0.25},
+    "example": {"inputs": [0.6, -0.4], "targets": [0.2, 0.7]},
+}
+SECOND_STEPS = 2000
