@@ -45,6 +45,14 @@ def numbers(text: str, label: str) -> float:
     return float(re.search(rf"{label}\s*([-0-9.e+]+)", text).group(1))
 
 
+def one_line_error(capsys, words: str) -> str:
+    """The error the last command printed: ``words`` in one line, no traceback, no NumPy pickle advice."""
+    err = capsys.readouterr().err
+    assert words in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err and "allow_pickle" not in err, err
+    return err
+
+
 @pytest.mark.parametrize("kind, data", [("reg", "reg.npz"), ("reg", "reg.csv"), ("clf", "clf.npz"), ("clf", "clf.csv")])
 def test_trains_from_npz_and_csv(files, capsys, kind, data):
     folder, specs = files
@@ -125,9 +133,7 @@ def test_bad_data_is_one_line_with_status_2(files, capsys, write, words):
     data = next(p for p in folder.iterdir() if p.stem == "d")
     spec = specs["clf"] if "label" in words or "column(s)" in words else specs["reg"]
     assert train(spec, "--data", data, "--out", folder / "gen") == 2
-    err = capsys.readouterr().err
-    assert words in err, err
-    assert err.count("\n") == 1 and "Traceback" not in err
+    one_line_error(capsys, words)
 
 
 def test_bad_options(files, capsys):
@@ -343,9 +349,7 @@ def test_csv_errors_name_the_files_own_line(files, capsys, text, spec, words):
     path = folder / "bad.csv"
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
     assert train(specs[spec], "--data", path, "--out", folder / "gen") == 2
-    err = capsys.readouterr().err
-    assert words in err, err
-    assert err.count("\n") == 1 and "Traceback" not in err
+    one_line_error(capsys, words)
 
 
 @pytest.mark.parametrize("write, words", [
@@ -369,9 +373,7 @@ def test_bad_npz_files_are_one_line(files, capsys, write, words):
         spec = folder / "reg32.json"
         spec.write_text(json.dumps(REGRESSION | {"name": "reg32", "dtype": "float32"}))
     assert train(spec, "--data", folder / "d.npz", "--out", folder / "gen") == 2
-    err = capsys.readouterr().err
-    assert words in err, err
-    assert err.count("\n") == 1 and "Traceback" not in err and "allow_pickle" not in err
+    one_line_error(capsys, words)
 
 
 @pytest.mark.parametrize("write, words", [
@@ -388,9 +390,7 @@ def test_bad_init_files_are_one_line(files, capsys, write, words):
     folder, specs = files
     write(folder)
     assert train(specs["reg"], "--data", folder / "reg.npz", "--init", folder / "t.npz", "--out", folder / "gen") == 2
-    err = capsys.readouterr().err
-    assert words in err, err
-    assert err.count("\n") == 1 and "Traceback" not in err and "allow_pickle" not in err
+    one_line_error(capsys, words)
 
 
 @pytest.mark.parametrize("option, value, words", [
@@ -403,8 +403,7 @@ def test_bad_init_files_are_one_line(files, capsys, write, words):
 def test_bad_numbers_are_one_line(files, capsys, option, value, words):
     folder, specs = files
     assert train(specs["reg"], "--data", folder / "reg.npz", option, value, "--out", folder / "gen") == 2
-    err = capsys.readouterr().err
-    assert words in err and err.count("\n") == 1, err
+    one_line_error(capsys, words)
 
 
 def test_a_batch_larger_than_the_data_is_the_whole_set(files, capsys):
