@@ -51,6 +51,7 @@ def write_files(folder: Path) -> dict[str, list[str]]:
         "units_float.json": _json(_with(_SMALL, "layers", 0, "units", 3.5)),
         "inputs_bool.json": _json(_with(_SMALL, "inputs", True)),
         "exp1000.json": _json(_with(_MAZUR, "layers", 0, "activation", {"expr": "x*exp(1000)"})),
+        "exp2.json": _json(_with(_MAZUR, "layers", 0, "activation", {"expr": "x*exp(2)"})),
         "exp1000_loss.json": _json(_with(_MAZUR, "loss", {"expr": "(o-t)**2*exp(1000)"})),
         "example_1e308.json": _json(_with(_MAZUR, "example", {"inputs": [1e308, 1e308], "targets": [0, 1]})),
         "example_strings.json": _json(_with(_MAZUR, "example", {"inputs": ["a", "b"], "targets": [0, 1]})),
