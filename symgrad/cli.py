@@ -8,10 +8,11 @@ standard error and exit status 2, never a traceback.  Text goes to standard outp
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import __version__
 from .errors import SymgradError
@@ -219,16 +220,20 @@ def _check_digits(digits: int) -> None:
         raise SpecError("--digits", f"{digits} is out of range", "use 1 to 17")
 
 
+def _numpy_warnings_off(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A run that overflows is reported once, as a user error naming the epoch (training.fit checks
+    the loss), not as a NumPy warning per operation."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        import numpy as np
+
+        with np.errstate(all="ignore"):
+            return command(args)
+    return run
+
+
+@_numpy_warnings_off
 def _train(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    # A run that overflows is reported once, as a user error naming the epoch (training.fit checks
-    # the loss), not as a NumPy warning per operation.
-    with np.errstate(all="ignore"):
-        return _train_in(args)
-
-
-def _train_in(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import training
@@ -258,7 +263,8 @@ def _train_in(args: argparse.Namespace) -> int:
 
     result = build(spec, out=args.out, backend="all" if args.backend == "auto" else args.backend)
     module = import_backend(result.package_dir, args.backend)
-    theta, state, first_epoch = module.initial_parameters(), module.initial_state(), 0
+    theta, state = module.initial_parameters(), module.initial_state()
+    first_epoch = 0  # epochs the parameters have had (from --init), so shuffling continues exactly
     if args.init:
         checkpoint = training.load_checkpoint(args.init, module)
         theta, first_epoch = checkpoint.theta, checkpoint.epochs
