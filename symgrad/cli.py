@@ -180,7 +180,7 @@ def _read_json(path: str) -> Any:
     from .errors import SpecError
 
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8-sig"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise SpecError("--at", f"cannot read {path}: {error.strerror}", "check the path") from None
     except (ValueError, RecursionError) as error:
@@ -234,13 +234,13 @@ def _numpy_warnings_off(command: Callable[[argparse.Namespace], int]) -> Callabl
 
 @_numpy_warnings_off
 def _train(args: argparse.Namespace) -> int:
-    import numpy as np
+    import numpy as np  # noqa: I001 -- the order the build branch's edit of these lines keeps
 
-    from . import training
     from .builder import build
     from .errors import DataError, SpecError
     from .loader import import_backend
     from .spec import parse_spec, read_document
+    from . import training
 
     document = read_document(args.spec)
     if args.lr is not None:

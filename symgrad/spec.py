@@ -223,7 +223,7 @@ def read_document(source: str | Path | dict[str, Any]) -> dict[str, Any]:
         raise SpecError("$", f"the spec file is {size} bytes, more than {_MAX_SPEC_BYTES}",
                         "a spec describes a network; use counts instead of long name lists")
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not JSON
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise SpecError("$", f"the spec file is not UTF-8 text (byte {error.start})", "save it as UTF-8 JSON") from None
     except OSError as error:
@@ -254,6 +254,7 @@ def _finite_float(text: str) -> float:
 
 
 def _parse_json(text: str, where: str) -> dict[str, Any]:
+    text = text.removeprefix("\ufeff")  # the byte-order mark some Windows editors write is not JSON
     try:
         document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
                               object_pairs_hook=_no_duplicate_keys)

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import symgrad
-from helpers import EXAMPLES, MAZUR, ROOT, make_spec
+from conftest import EXAMPLES, MAZUR, ROOT, make_spec
 from symgrad.builder import MANIFEST, cache_root
 
 GOLDEN = ROOT / "generated" / "mazur"
