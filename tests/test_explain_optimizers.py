@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import symgrad
+from helpers import SECOND
 from symgrad.cli import main
 from symgrad.explain import render, worked_example
-from helpers import SECOND
 
 # The 2-2-2 network of test_explain.py's second example: tanh hidden units, sigmoid outputs,
 # per-unit biases, weight names laid out column-major in the hidden layer.
