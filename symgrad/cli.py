@@ -90,10 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--validation-split", type=float, default=0.0, metavar="F",
                        help="hold out this fraction of the examples (default 0)")
     train.add_argument("--init", metavar="THETA.npz", help="start from parameters saved with --save")
-    train.add_argument("--save", metavar="THETA.npz", help="save the trained parameters (and optimizer state)")
-    train.add_argument("--plot", metavar="CURVE.png", help="plot the loss (and accuracy) per epoch; needs "
-                       "matplotlib (pip install 'symgrad[plot]')")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--save", metavar="THETA.npz", help="save the trained parameters, the optimizer state and "
+                       "the epoch count (so --init with the same --seed resumes exactly)")
+    train.add_argument("--plot", metavar="CURVE.png", help="plot the loss (and accuracy) per epoch as .png, .svg, "
+                       ".pdf, ...; needs matplotlib (pip install 'symgrad[plot]')")
+    train.add_argument("--quiet", action="store_true", help="no progress bar (drawn on standard error when it is "
+                       "a terminal)")
     train.add_argument("--max-parameters", type=int, default=None, metavar="N",
                        help="refuse networks with more parameters (default 5,000,000 or $SYMGRAD_MAX_PARAMETERS)")
     train.add_argument("--out", default="generated", help="where the generated package goes (default: generated)")

@@ -413,3 +413,15 @@ def test_a_batch_larger_than_the_data_is_the_whole_set(files, capsys):
         assert train(specs["reg"], "--data", folder / "reg.npz", "--epochs", "3", "--out", folder / "gen", *extra) == 0
         results.append([line for line in capsys.readouterr().out.splitlines() if line.startswith("error")])
     assert results[0] == results[1] == results[2]
+
+
+def test_init_from_another_optimizer_says_the_state_starts_fresh(files, capsys):
+    folder, specs = files
+    assert train(specs["reg"], "--data", folder / "reg.npz", "--epochs", "2", "--save", folder / "sgd.npz",
+                 "--out", folder / "gen") == 0
+    adam = folder / "adam.json"
+    adam.write_text(json.dumps(REGRESSION | {"optimizer": {"name": "adam", "learning_rate": 0.01}}))
+    capsys.readouterr()
+    assert train(adam, "--data", folder / "reg.npz", "--epochs", "2", "--init", folder / "sgd.npz",
+                 "--out", folder / "gen") == 0
+    assert "holds no optimizer state for adam; starting a fresh one" in capsys.readouterr().err
