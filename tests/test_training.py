@@ -420,7 +420,7 @@ def test_init_from_another_optimizer_says_the_state_starts_fresh(files, capsys):
     assert train(specs["reg"], "--data", folder / "reg.npz", "--epochs", "2", "--save", folder / "sgd.npz",
                  "--out", folder / "gen") == 0
     adam = folder / "adam.json"
-    adam.write_text(json.dumps(REGRESSION | {"optimizer": {"name": "adam", "learning_rate": 0.01}}))
+    adam.write_text(json.dumps(REGRESSION | {"name": "reg_adam", "optimizer": {"name": "adam", "learning_rate": 0.01}}))
     capsys.readouterr()
     assert train(adam, "--data", folder / "reg.npz", "--epochs", "2", "--init", folder / "sgd.npz",
                  "--out", folder / "gen") == 0
