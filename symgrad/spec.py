@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import keyword
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -244,14 +245,26 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; 1e999 would silently become infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:24]} is beyond the range of a float")
+    return value
+
+
 def _parse_json(text: str, where: str) -> dict[str, Any]:
+    text = text.removeprefix("\ufeff")  # the byte-order mark some Windows editors write is not JSON
     try:
-        document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+        document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                              object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as error:
         raise SpecError("$", f"{where} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
                         "fix the JSON syntax") from None
     except RecursionError:
         raise SpecError("$", f"{where} is nested too deeply", "a spec needs only a few levels of nesting") from None
+    except SpecError:
+        raise
     except ValueError as error:  # e.g. an integer literal with thousands of digits
         raise SpecError("$", f"{where} has a value Python cannot read: {error}", "use ordinary numbers") from None
     if not isinstance(document, dict):

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import symgrad
+from helpers import SECOND, SECOND_STEPS
 from symgrad.cli import main
 from symgrad.explain import Section, explain, markdown_escape, render, worked_example
 from symgrad.formulas import chain_rule, evaluate, value_of
@@ -125,24 +126,6 @@ def test_the_committed_docs_page_is_current(mazur):
 
 # -- a second 2-2-2 network, against plain Python ------------------------------------------------
 
-SECOND = {
-    "name": "second",
-    "inputs": ["x1", "x2"],
-    "layers": [
-        {"units": ["a", "b"], "activation": "tanh",
-         "weights": [["u1", "u3"], ["u2", "u4"]],          # column-major names: u2 connects x1 to b
-         "bias": {"mode": "per_unit", "names": ["c1", "c2"]}},
-        {"units": ["y", "z"], "activation": "sigmoid",
-         "weights": [["v2", "v1"], ["v4", "v3"]],
-         "bias": {"mode": "per_unit", "names": ["d1", "d2"]}},
-    ],
-    "loss": "half_sse",
-    "optimizer": {"name": "sgd", "learning_rate": 0.3},
-    "initial": {"u1": 0.1, "u2": -0.2, "u3": 0.3, "u4": 0.4, "c1": 0.05, "c2": -0.1,
-                "v1": 0.5, "v2": -0.6, "v3": 0.7, "v4": 0.2, "d1": 0.15, "d2": -0.25},
-    "example": {"inputs": [0.6, -0.4], "targets": [0.2, 0.7]},
-}
-SECOND_STEPS = 2000
 
 
 def _reference_forward(p, x, t):

@@ -10,7 +10,7 @@ import pytest
 import sympy as sp
 
 import symgrad
-from conftest import central_differences, make_spec
+from helpers import central_differences, make_spec
 from symgrad import SpecError
 from symgrad.expression import parse_formula
 

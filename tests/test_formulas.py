@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 import symgrad
-from conftest import MAZUR, make_spec
+from helpers import MAZUR, make_spec
 from symgrad.formulas import Point, chain_rule, evaluate, formula_texts, point_from_spec, value_of
 
 
