@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -67,3 +72,41 @@ def test_formula_texts_cover_every_parameter(mazur):
 def test_unknown_parameter_is_a_clear_error(mazur):
     with pytest.raises(symgrad.SpecError, match='"w9" is not a parameter'):
         chain_rule(mazur, "w9")
+
+
+def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "symgrad", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _spec_file(tmp_path, spec) -> str:
+    path = tmp_path / f"{spec['name']}.json"
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
+def test_expanded_closed_forms_are_refused_past_a_size_and_fast(tmp_path):
+    deep = _spec_file(tmp_path, make_spec([2, 3, 3, 3, 3, 3, 2], ["sigmoid"] * 6, name="deep"))
+    started = time.perf_counter()
+    result = _cli("formulas", deep, "--expanded")
+    assert time.perf_counter() - started < 20
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "--expanded" in result.stderr and "operations, more than 25000" in result.stderr
+    # near the output, the closed form is small and printed
+    near = _cli("formulas", deep, "--expanded", "--param", "W6_0_0")
+    assert near.returncode == 0, near.stderr
+    assert "closed form: dE/dW6_0_0 = " in near.stdout
+    shallow = _cli("formulas", _spec_file(tmp_path, make_spec([2, 2, 2], ["sigmoid"] * 2, name="shallow")), "--expanded")
+    assert shallow.returncode == 0 and shallow.stdout.count("closed form") == 12
+
+
+def test_expanded_size_counts_what_the_substitution_builds(mazur):
+    from symgrad.formulas.report import expanded_size
+
+    for name in ("w1", "w5", "b1"):  # an upper bound (SymPy merges some terms), and a close one
+        expr = chain_rule(mazur, name).total
+        built = _tree_size(mazur.closed_form(expr))
+        assert built <= expanded_size(expr, mazur.substitutions()) <= 2 * built
+
+
+def _tree_size(expr) -> int:
+    return 1 + sum(_tree_size(arg) for arg in expr.args)

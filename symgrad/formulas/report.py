@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import sympy as sp
 
+from ..errors import SpecError
 from ..gradients import Gradients
 from .chain import ChainRule, chain_rule, layer_formula_templates
 from .evaluation import evaluate, point_from_spec, value_of
@@ -29,6 +30,8 @@ def formulas_report(spec_source: Any, params: Sequence[str] | None = None, expan
     if params is None and spec.n_parameters > 1000:
         return _layer_report(gradients)
     names = list(params) if params else list(spec.parameter_names)
+    if expanded:
+        check_expanded_size(gradients, names)
     numbers = None
     lines: list[str] = []
     if at:
@@ -43,6 +46,45 @@ def formulas_report(spec_source: Any, params: Sequence[str] | None = None, expan
         lines += _latex_chain(chain, gradients, expanded) if latex else \
             _text_chain(chain, gradients, expanded, numbers, digits)
     return "\n".join(lines) + "\n"
+
+
+#: The closed forms grow exponentially with depth: at most this many operations each, and in all.
+MAX_EXPANDED_OPERATIONS = 25_000
+MAX_EXPANDED_TOTAL = 250_000
+
+
+def expanded_size(expr: sp.Expr, substitutions: Mapping[sp.Symbol, sp.Expr]) -> int:
+    """How many operations ``expr`` has once every intermediate is substituted away (counted, not built)."""
+    sizes: dict[sp.Expr, int] = {}
+    stack = [expr]
+    while stack:  # post-order without recursion: deep networks make deep expressions
+        node = stack[-1]
+        parts = (substitutions[node],) if node in substitutions else node.args
+        missing = [part for part in parts if part not in sizes]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        sizes[node] = sizes[parts[0]] if node in substitutions else 1 + sum(sizes[part] for part in parts)
+    return sizes[expr]
+
+
+def check_expanded_size(gradients: Gradients, names: Sequence[str]) -> None:
+    """Refuse ``--expanded`` when the closed forms would take minutes to build and megabytes to print."""
+    substitutions = gradients.substitutions()
+    total = 0
+    for name in names:
+        size = expanded_size(chain_rule(gradients, name).total, substitutions)
+        if size > MAX_EXPANDED_OPERATIONS:
+            raise SpecError("--expanded", f"the closed form of dE/d{name} would have about {size} operations, more "
+                            f"than {MAX_EXPANDED_OPERATIONS} (it grows exponentially with the network's depth)",
+                            "drop --expanded (the chain-rule form says the same), or choose parameters nearer "
+                            "the output with --param")
+        total += size
+    if total > MAX_EXPANDED_TOTAL:
+        raise SpecError("--expanded", f"the closed forms of {len(names)} parameters would have about {total} "
+                        f"operations in all, more than {MAX_EXPANDED_TOTAL}",
+                        "choose a few parameters with --param, or drop --expanded")
 
 
 def _text_chain(chain: ChainRule, gradients: Gradients, expanded: bool,
