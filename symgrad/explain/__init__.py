@@ -22,15 +22,16 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import sympy as sp
 
 from ..errors import SpecError
-from ..formulas import Point, chain_rule, evaluate, point_from_spec, value_of
+from ..formulas import Point, chain_rule, evaluate, points_from_spec, reduce_examples, value_of
 from ..gradients import Gradients, differentiate
 from ..model import Model, build_model
 from ..spec import parse_spec
-from .descent import Network
-from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Group, Line, Section, WorkedExample
+from .descent import Descent, Network
+from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section, WorkedExample
 from .render import markdown_escape, render
 from .sections import backward_section, error_section, forward_section, network_section
 from .steps import update_section
@@ -39,6 +40,9 @@ __all__ = ["Group", "LAYER_RULE_LIMIT", "Line", "MAX_STEPS", "OUTPUT_LIST_LIMIT"
            "explain", "markdown_escape", "render", "worked_example"]
 
 MAX_STEPS = 10_000_000
+#: explain's K steps run in float64 NumPy, about 5 ns per parameter and example: at most this many
+#: parameter-example updates in all (about a second), fewer steps on a big network, with a note.
+STEP_BUDGET = 200_000_000
 FORMATS = ("txt", "md", "html")
 
 
@@ -59,45 +63,88 @@ def worked_example(gradients: Gradients, values: Mapping[str, Any] | None = None
     spec = model.spec
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_STEPS:
         raise SpecError("--steps", f"{steps!r} is out of range", f"use 0 to {MAX_STEPS}")
-    point = point_from_spec(gradients, values)
+    points = points_from_spec(gradients, values)
+    point = points[0]
+    reduction = spec.loss.reduction
     layer_rules = spec.n_parameters > LAYER_RULE_LIMIT
     for name in params or ():
         chain_rule(gradients, name)  # an unknown name is a SpecError with suggestions
     shown = tuple(dict.fromkeys(params)) if params else (() if layer_rules else spec.parameter_names)
+    asked, steps = steps, min(steps, max(1, STEP_BUDGET // (spec.n_parameters * len(points))))
 
     network = Network(gradients)
-    descent = network.descend(point.parameters, point.inputs, point.targets, max(steps, 1))
     theta = network.theta(point.parameters)
-    penalty, _ = network.penalty(theta)
+    penalty, penalty_gradient = network.penalty(theta)
+    names = spec.parameter_names
     if layer_rules:  # SymPy arithmetic on every unit of a big network is slow: the float64 loop's values
-        numbers, gradient = _values_from_network(network, model, point)
+        results = [_values_from_network(network, model, p) for p in points]
+        example_values = [at for at, _ in results]
+        penalties = dict(zip(names, map(float, penalty_gradient)))
+        example_gradients = [{name: g[name] - penalties[name] for name in names} for _, g in results]
+        single = results[0][1]
     else:
-        numbers = evaluate(gradients, point)
+        example_values = [evaluate(gradients, p) for p in points]
         derivatives = {p.name: gradients.parameter(p.name) for p in spec.parameters}
-        gradient = {name: value_of(d.expr + d.penalty, numbers) for name, d in derivatives.items()}
+        example_gradients = [{name: value_of(d.expr, at) for name, d in derivatives.items()}
+                             for at in example_values]
+        penalties = {name: value_of(d.penalty, example_values[0]) for name, d in derivatives.items()}
+        single = {name: value_of(d.expr + d.penalty, example_values[0]) for name, d in derivatives.items()}
+    numbers = example_values[0]
+    batch = Batch(points, reduction, tuple(v[ERROR_SYMBOL] for v in example_values), tuple(example_gradients))
+    gradient = single if not batch.several else {
+        name: reduce_examples([g[name] for g in example_gradients], reduction) + penalties[name] for name in names}
     outputs_error = numbers[ERROR_SYMBOL]
     numbers[ERROR_SYMBOL] = outputs_error + penalty
+    error = numbers[ERROR_SYMBOL] if not batch.several else reduce_examples(batch.errors, reduction) + penalty
     chains = {name: chain_rule(gradients, name) for name in shown}
 
+    with np.errstate(all="ignore"):  # a diverging run shows inf or nan in its errors, not warnings
+        descent = _descend(network, points, max(steps, 1), reduction)
     # The first step: the same update rule as the K steps, from a fresh state, on the gradient shown.
-    names = spec.parameter_names
     new_theta, quantities = network.optimizer.step(
         theta, _array([gradient[name] for name in names]), network.optimizer.fresh_state())
     updated = dict(zip(names, map(float, new_theta)))
     first_step = {key: dict(zip(names, map(float, array))) for key, array in quantities.items()}
-    after = descent.errors[1] if layer_rules else \
-        evaluate(gradients, Point(updated, point.inputs, point.targets))[ERROR_SYMBOL] + network.penalty(new_theta)[0]
+    after = descent.errors[1] if layer_rules else reduce_examples(
+        [evaluate(gradients, Point(updated, p.inputs, p.targets))[ERROR_SYMBOL] for p in points], reduction) \
+        + network.penalty(new_theta)[0]
 
     sections = (
-        network_section(spec, point),
+        network_section(spec, point, batch),
         forward_section(model, numbers, layer_rules),
-        error_section(model, numbers, outputs_error, point, layer_rules),
-        backward_section(gradients, chains, numbers, layer_rules),
+        error_section(model, numbers, outputs_error, point, layer_rules, batch, error),
+        backward_section(gradients, chains, numbers, layer_rules, batch, gradient, penalties),
         update_section(spec, point, gradient, updated, first_step, shown, after,
-                        descent if steps > 1 else None, steps),
+                       descent if steps > 1 else None, steps, asked, len(points)),
     )
-    return WorkedExample(spec, point, numbers, gradient, updated, numbers[ERROR_SYMBOL], penalty, first_step, after,
+    return WorkedExample(spec, point, numbers, gradient, updated, error, penalty, first_step, after,
                          steps, descent if steps > 0 else None, layer_rules, shown, sections)
+
+
+def _descend(network: Network, points: Sequence[Point], steps: int, reduction: str) -> Descent:
+    """``steps`` optimizer steps on all the examples at once (the loss's reduction of their gradients)."""
+    first = points[0]
+    if len(points) == 1:
+        return network.descend(first.parameters, first.inputs, first.targets, steps)
+    theta = network.theta(first.parameters)
+    rows = [(_array(p.inputs), _array(p.targets)) for p in points]
+    state = network.optimizer.fresh_state()
+
+    def batch_error(theta) -> float:
+        return reduce_examples([network.forward(theta, x, t)[1] for x, t in rows], reduction) + network.penalty(theta)[0]
+
+    errors = []
+    for _ in range(steps):
+        results = [network.backward(theta, x, t) for x, t in rows]
+        penalty, penalty_grad = network.penalty(theta)
+        errors.append(reduce_examples([error for _, error, _ in results], reduction) + penalty)
+        total = np.sum([grad for _, _, grad in results], axis=0)
+        theta, _ = network.optimizer.step(theta, (total / len(rows) if reduction == "mean" else total) + penalty_grad,
+                                          state)
+    errors.append(batch_error(theta))
+    values, _ = network.forward(theta, *rows[0])
+    return Descent(tuple(errors), dict(zip(network.spec.parameter_names, map(float, theta))),
+                   tuple(float(v) for v in values[-1]))
 
 
 def _values_from_network(network: Network, model: Model,
@@ -123,9 +170,7 @@ def _values_from_network(network: Network, model: Model,
     return numbers, dict(zip(model.spec.parameter_names, map(float, grad)))
 
 
-def _array(row: Sequence[float]):
-    import numpy as np
-
+def _array(row: Sequence[float]) -> np.ndarray:
     return np.asarray(row, dtype=np.float64)
 
 

@@ -25,6 +25,23 @@ ERROR_SYMBOL = sp.Symbol("E", real=True)  # the symbol evaluate() gives the exam
 
 
 @dataclass(frozen=True)
+class Batch:
+    """The spec's examples: the passes show the first; the error and dE/dp are the reduction over all.
+
+    ``errors`` and ``gradients`` hold each example's outputs' loss and dE/dp, penalties not included.
+    """
+
+    points: tuple[Point, ...]
+    reduction: str
+    errors: tuple[float, ...]
+    gradients: tuple[Mapping[str, float], ...]
+
+    @property
+    def several(self) -> bool:
+        return len(self.points) > 1
+
+
+@dataclass(frozen=True)
 class Line:
     """One equation of the walk-through, with a short remark before and after it."""
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..formulas import Factor, TexPrinter, TextPrinter, format_number
+from ..formulas import Factor, TexPrinter, TextPrinter, format_number, tex_number
 from .equations import (ERROR, Difference, Equation, Formula, Fraction, Name, Node, Number, Partial, Product,
                         Root, Square, Sum)
-from .printers import MathMLPrinter, ValueTex, ValueText, mathml_name, mathml_number, tex_number
+from .printers import MathMLPrinter, ValueTex, ValueText, mathml_name, mathml_number
 
 
 class Notation:

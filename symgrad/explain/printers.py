@@ -13,7 +13,7 @@ import sympy as sp
 from sympy.printing.mathml import MathMLPresentationPrinter
 
 from .. import rules
-from ..formulas import TexPrinter, TextPrinter, format_number
+from ..formulas import TexPrinter, TextPrinter, format_number, tex_number
 from ..model import display_name
 
 
@@ -76,14 +76,6 @@ class ValueTex(TexPrinter):
         if expr in self.at:
             return tex_number(format_number(self.at[expr], self.digits))
         return super()._print_Symbol(expr, style)
-
-
-def tex_number(text: str) -> str:
-    """``3.5e-05`` -> ``3.5 \\times 10^{-5}``."""
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
-    return text
 
 
 class MathMLPrinter(MathMLPresentationPrinter):

@@ -17,9 +17,9 @@ from ..gradients import A, T, Z, Gradients
 from ..model import Model
 from ..rules import stable_log_rewrites
 from ..spec import Spec
-from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Group, Line, Section
-from .equations import (ERROR, PENALTY, Difference, Equation, Formula, Name, Node, Number, Partial, Product, marked,
-                        product, quantity, subscripted, summed, total)
+from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section
+from .equations import (ERROR, PENALTY, Difference, Equation, Formula, Fraction, Name, Node, Number, Partial,
+                        Product, Sum, marked, product, quantity, subscripted, summed, total)
 from .steps import describe_optimizer
 
 def _describe_layer(spec: Spec, k: int) -> str:
@@ -30,7 +30,7 @@ def _describe_layer(spec: Spec, k: int) -> str:
     return f"{role}: {layer.n_out} {layer.activation.describe()} unit(s), {bias}"
 
 
-def network_section(spec: Spec, point: Point) -> Section:
+def network_section(spec: Spec, point: Point, batch: Batch) -> Section:
     sizes = "-".join(str(n) for n in [spec.n_inputs] + [layer.n_out for layer in spec.layers])
     loss = spec.loss.name
     frozen = f" Frozen (never updated): {', '.join(spec.frozen)}." if spec.frozen else ""
@@ -38,14 +38,55 @@ def network_section(spec: Spec, point: Point) -> Section:
                         f"{'weights and biases' if spec.layers[k].regularize_bias else 'weights'}."
                         for _, _, l1, l2, k in spec.penalized_slices())
     text = (f"A {sizes} network with {spec.n_parameters} parameters, loss {loss}, {describe_optimizer(spec.optimizer)}."
-            f"{penalties}{frozen} One example: inputs {_listing(spec.inputs, point.inputs)}; "
+            f"{penalties}{frozen} {_examples_shown(batch)}: inputs {_listing(spec.inputs, point.inputs)}; "
             f"targets {_listing(spec.layers[-1].units, point.targets)}.")
+    if batch.several:
+        text += (f" The error, every dE/dp and the update below are the {batch.reduction} over all "
+                 f"{len(batch.points)} examples (the loss's reduction), the penalties added once.")
     small = spec.n_parameters <= LAYER_RULE_LIMIT
     layers = tuple(Group(_describe_layer(spec, k), tuple(
         Line(Equation((quantity(sp.Symbol(p.name)), Number(point.parameters[p.name]))),
              after="frozen" if p.name in spec.frozen else "")
         for p in spec.parameters if p.layer == k and small)) for k in range(len(spec.layers)))
     return Section("Network", text, layers)
+
+
+def _examples_shown(batch: Batch) -> str:
+    if not batch.several:
+        return "One example"
+    return (f"The spec's example holds {len(batch.points)} examples; the forward and backward passes below show "
+            "example 1")
+
+
+def _reduction(values: Sequence[float], batch: Batch) -> Node:
+    """(v1 + v2 + ...)/n or v1 + v2 + ..., listed up to a handful of examples."""
+    if len(values) > EXAMPLE_LIST_LIMIT:
+        return Name(f"{batch.reduction} over the {len(values)} examples", rf"\text{{{batch.reduction} over the "
+                    rf"{len(values)} examples}}", f"<mtext>{batch.reduction} over the {len(values)} examples</mtext>")
+    terms = Sum(tuple(Number(v) for v in values))
+    return Fraction(terms, Number(len(values))) if batch.reduction == "mean" else terms
+
+
+def batch_error_line(batch: Batch, penalty: float, error: float) -> Line:
+    """E over every example: the reduction of the per-example errors, plus the penalty once."""
+    reduced = _reduction(batch.errors, batch)
+    shown = Sum((reduced, Number(penalty))) if penalty else reduced
+    return Line(Equation((ERROR, shown, Number(error))),
+                before=f"Over all {len(batch.points)} examples, the {batch.reduction} of each example's error "
+                       "(the loss's reduction)" + (", plus the penalty once:" if penalty else ":"))
+
+
+def batch_gradient_group(batch: Batch, shown: Sequence[str], penalties: Mapping[str, float],
+                         gradient: Mapping[str, float]) -> Group:
+    """dE/dp over every example: the reduction of the per-example values, plus the penalty's derivative."""
+    lines = []
+    for name in shown:
+        reduced = _reduction([g[name] for g in batch.gradients], batch)
+        sides = Sum((reduced, Number(penalties[name]))) if penalties.get(name) else reduced
+        lines.append(Line(Equation((Partial(Factor("E", name, sp.S.Zero)), sides, Number(gradient[name])))))
+    return Group(f"Over all {len(batch.points)} examples ({batch.reduction})", tuple(lines),
+                 "The chains above are example 1's; each example has its own, and the step uses their "
+                 f"{batch.reduction}" + (", plus the penalty's derivative." if penalties else "."))
 
 
 def _describe_penalty(l1: float, l2: float) -> str:
@@ -128,7 +169,7 @@ def _layer_forward_rule(layer, numbers: Mapping[sp.Symbol, float]) -> tuple[Line
 
 
 def error_section(model: Model, numbers: Mapping[sp.Symbol, float], outputs_error: float, point: Point,
-                   layer_rules: bool) -> Section:
+                  layer_rules: bool, batch: Batch, batch_error: float) -> Section:
     layer = model.output_layer
     spec = model.spec
     penalty = numbers[ERROR_SYMBOL] - outputs_error
@@ -154,6 +195,8 @@ def error_section(model: Model, numbers: Mapping[sp.Symbol, float], outputs_erro
                                     Number(numbers[ERROR_SYMBOL]))), before="The outputs' loss, plus the penalty:"))
     else:
         lines.append(Line(Equation((ERROR, Number(numbers[ERROR_SYMBOL])))))
+    if batch.several:
+        lines.append(batch_error_line(batch, penalty, batch_error))
     text = f"The loss ({spec.loss.name}) of this example: each output's share, then their sum."
     if penalty_line is not None:
         text += (" The layers' penalties are part of the loss: added once, after the batch's reduction "
@@ -161,6 +204,8 @@ def error_section(model: Model, numbers: Mapping[sp.Symbol, float], outputs_erro
     return Section("Error", text, (Group("", tuple(lines)),))
 
 
+#: The per-example values of a reduction are listed up to this many examples.
+EXAMPLE_LIST_LIMIT = 6
 #: A layer's penalty lists its parameters' squares (or absolute values) up to this many.
 PENALTY_LIST_LIMIT = 6
 
@@ -189,7 +234,8 @@ def _penalty_line(model: Model, point: Point, penalty: float) -> Line | None:
 
 
 def backward_section(gradients: Gradients, chains: Mapping[str, Any], numbers: Mapping[sp.Symbol, float],
-                      layer_rules: bool) -> Section:
+                     layer_rules: bool, batch: Batch, gradient: Mapping[str, float],
+                     penalties: Mapping[str, float]) -> Section:
     model = gradients.model
     groups = []
     if layer_rules:
@@ -212,6 +258,8 @@ def backward_section(gradients: Gradients, chains: Mapping[str, Any], numbers: M
             "same rule. Name parameters with --param to see their chains with numbers."
             + (" A penalty adds its derivative, 2 · l2 · p + l1 · sign(p), to every parameter it covers."
                if model.spec.penalized_slices() else ""))
+    if batch.several and chains:
+        groups.append(batch_gradient_group(batch, tuple(chains), penalties, gradient))
     return Section("Backward pass", text, tuple(groups))
 
 

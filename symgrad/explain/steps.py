@@ -41,8 +41,8 @@ def describe_optimizer(o) -> str:
 
 
 def update_section(spec: Spec, point: Point, gradient: Mapping[str, float], updated: Mapping[str, float],
-                    first_step: Mapping[str, Mapping[str, float]], shown: Iterable[str], after: float,
-                    descent: Descent | None, steps: int) -> Section:
+                   first_step: Mapping[str, Mapping[str, float]], shown: Iterable[str], after: float,
+                   descent: Descent | None, steps: int, asked: int, examples: int) -> Section:
     lines = []
     for name in shown:
         symbol = quantity(sp.Symbol(name))
@@ -59,6 +59,12 @@ def update_section(spec: Spec, point: Point, gradient: Mapping[str, float], upda
                             for u, v, t in zip(spec.layers[-1].units, descent.outputs, point.targets))
         each = ("each one like this" if not spec.optimizer.stateful else
                 "the optimizer's state carried from each step to the next")
+        if examples > 1:
+            each += f", each on all {examples} examples"
+            outputs = f"example 1's {outputs}"
+        if asked > steps:
+            each += (f" (not the {asked} asked for: explain runs at most {steps} steps on a network of "
+                     f"{spec.n_parameters} parameters; python -m symgrad train runs more)")
         results.append(Line(Equation((ERROR, Number(descent.errors[-1]))),
                             before=f"The error after {steps} steps, {each}:",
                             after=f"outputs: {outputs}" if spec.n_outputs <= OUTPUT_LIST_LIMIT else ""))

@@ -46,27 +46,41 @@ def evaluate(gradients: Gradients, point: Point) -> dict[sp.Symbol, float]:
             largest = max(nets)
             values[layer.lse] = largest + sp.log(sp.Add(*(sp.exp(n - largest) for n in nets)))
         for unit in layer.units:
-            values[unit.out] = sp.Float(layer.out_expr(unit.j).xreplace(values))
+            out = layer.out_expr(unit.j).xreplace(values)
+            number = _finite_number(out, unit.out)
+            values[unit.out] = sp.Float(out if out.is_Number else number)
             if layer.activation == "softmax":
                 values[unit.log_out] = values[unit.net] - values[layer.lse]
     values[sp.Symbol("E", real=True)] = model.stable_example_loss.xreplace(values)
     for derivative in gradients.units_backward():
         values[derivative.unit.delta] = derivative.delta.xreplace(values)
-    return {symbol: float(value) for symbol, value in values.items()}
+    return {symbol: _finite_number(value, symbol) for symbol, value in values.items()}
 
 
 def value_of(expr: sp.Expr, values: Mapping[sp.Symbol, float]) -> float:
     result = expr.xreplace({s: sp.Float(values[s]) for s in expr.free_symbols if s in values})
+    return _finite_number(result, expr)
+
+
+def _finite_number(value: sp.Expr, what: sp.Expr) -> float:
+    """``value`` as a float, or a user error: the spec's formulas overflow (or are undefined) at these numbers."""
     try:
-        return float(result)
-    except TypeError as error:
-        raise ValueError(f"cannot evaluate {to_text(expr)}: {to_text(result)} is not a number") from error
+        number = float(value)
+    except (TypeError, OverflowError):
+        number = math.nan
+    if math.isfinite(number):
+        return number
+    problem = "too large for a float" if math.isinf(number) else "not a finite number"
+    raise SpecError("--at", f"{to_text(what)} is {problem} at these values ({to_text(value)[:80]})",
+                    "use smaller initial values or inputs (the spec's initial and example, or the --at values "
+                    "file), or a formula that grows more slowly")
 
 
-def point_from_spec(gradients: Gradients, overrides: Mapping[str, Any] | None = None) -> Point:
-    """The spec's initial values and example, with ``overrides`` (a VALUES.json document) on top.
+def points_from_spec(gradients: Gradients, overrides: Mapping[str, Any] | None = None) -> tuple[Point, ...]:
+    """Every example of the spec at its initial values, with ``overrides`` (a VALUES.json document) on top.
 
-    ``overrides`` may hold ``parameters`` (by name), ``inputs`` and ``targets``.
+    ``overrides`` may hold ``parameters`` (by name), ``inputs`` and ``targets``; inputs or targets
+    there make one example (the other half from the spec's example, when it holds exactly one).
     """
     from ..initialize import initial_parameters
 
@@ -88,11 +102,31 @@ def point_from_spec(gradients: Gradients, overrides: Mapping[str, Any] | None = 
             raise SpecError(f"$.parameters.{key}", f'"{key}" is not a parameter of this network',
                             "use names from PARAMETER_NAMES")
         parameters[key] = _finite(value, f"$.parameters.{key}")
-    example_inputs = spec.example.inputs[0] if spec.example else None
-    example_targets = spec.example.targets[0] if spec.example else None
-    inputs = _row(overrides.get("inputs", example_inputs), spec.n_inputs, "inputs")
-    targets = _row(overrides.get("targets", example_targets), spec.n_outputs, "targets")
-    return Point(parameters, inputs, targets)
+    examples = list(zip(spec.example.inputs, spec.example.targets)) if spec.example else [(None, None)]
+    if "inputs" in overrides or "targets" in overrides:
+        if len(examples) > 1 and not ("inputs" in overrides and "targets" in overrides):
+            given_half, half = ("inputs", "targets") if "inputs" in overrides else ("targets", "inputs")
+            raise SpecError(f"$.{half}", f"the values file gives one example's {given_half} but not its {half}, "
+                            f"and the spec's example holds {len(examples)} examples",
+                            f'add "{half}" to the values file')
+        examples = [(overrides.get("inputs", examples[0][0]), overrides.get("targets", examples[0][1]))]
+    return tuple(Point(parameters, _row(inputs, spec.n_inputs, "inputs"), _row(targets, spec.n_outputs, "targets"))
+                 for inputs, targets in examples)
+
+
+def point_from_spec(gradients: Gradients, overrides: Mapping[str, Any] | None = None) -> Point:
+    """The one example of :func:`points_from_spec`; an error when there are several (none is dropped silently)."""
+    points = points_from_spec(gradients, overrides)
+    if len(points) > 1:
+        raise SpecError("$.example", f"holds {len(points)} examples where one is needed",
+                        "use points_from_spec for all of them, or give one example")
+    return points[0]
+
+
+def reduce_examples(values: Sequence[float], reduction: str) -> float:
+    """The loss's reduction over a batch: the mean or the sum of the per-example values."""
+    total = math.fsum(values)
+    return total / len(values) if reduction == "mean" else total
 
 
 def _finite(value: Any, where: str) -> float:

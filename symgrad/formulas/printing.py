@@ -84,3 +84,10 @@ def format_number(value: float, digits: int = 6) -> str:
         return str(value)
     return f"{value:.{digits}g}"
 
+
+def tex_number(text: str) -> str:
+    """``3.5e-05`` -> ``3.5 \\times 10^{-5}``."""
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+    return text

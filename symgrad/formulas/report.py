@@ -7,15 +7,16 @@ networks with more than 1000 parameters.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import sympy as sp
 
 from ..errors import SpecError
 from ..gradients import Gradients
-from .chain import ChainRule, chain_rule, layer_formula_templates
-from .evaluation import evaluate, point_from_spec, value_of
-from .printing import MULTIPLY, format_number, grouped_text, latex_name, to_latex, to_text
+from .chain import ChainRule, Upstream, chain_rule, layer_formula_templates
+from .evaluation import evaluate, points_from_spec, reduce_examples, value_of
+from .printing import MULTIPLY, format_number, grouped_text, latex_name, tex_number, to_latex, to_text
 
 def formulas_report(spec_source: Any, params: Sequence[str] | None = None, expanded: bool = False,
                     latex: bool = False, at: bool = False, values: Mapping[str, Any] | None = None,
@@ -32,20 +33,109 @@ def formulas_report(spec_source: Any, params: Sequence[str] | None = None, expan
     names = list(params) if params else list(spec.parameter_names)
     if expanded:
         check_expanded_size(gradients, names)
-    numbers = None
+    examples = None
     lines: list[str] = []
     if at:
-        point = point_from_spec(gradients, values)
-        numbers = evaluate(gradients, point)
-        shown = ", ".join(format_number(v, digits) for v in point.inputs)
-        wanted = ", ".join(format_number(v, digits) for v in point.targets)
-        lines.append(f"# values at inputs [{shown}], targets [{wanted}]; E = "
-                     f"{format_number(numbers[sp.Symbol('E', real=True)], digits)} for this example")
+        points = points_from_spec(gradients, values)
+        examples = [evaluate(gradients, point) for point in points]
+        errors = [numbers[ERROR_SYMBOL] for numbers in examples]
+        if len(points) == 1:
+            shown = ", ".join(format_number(v, digits) for v in points[0].inputs)
+            wanted = ", ".join(format_number(v, digits) for v in points[0].targets)
+            lines.append(f"# values at inputs [{shown}], targets [{wanted}]; E = "
+                         f"{format_number(errors[0], digits)} for this example")
+        else:
+            lines.append(f"# values at each of the spec's {len(points)} examples, marked (example k); "
+                         f"E = {format_number(reduce_examples(errors, spec.loss.reduction), digits)}, the "
+                         f"{spec.loss.reduction} of {', '.join(format_number(e, digits) for e in errors)}; "
+                         f"each dE/dp below is the {spec.loss.reduction} of its per-example values")
+    at_examples = _AtExamples(examples, spec.loss.reduction, _LATEX if latex else _TEXT, digits) if examples else None
     for name in names:
         chain = chain_rule(gradients, name)
-        lines += _latex_chain(chain, gradients, expanded) if latex else \
-            _text_chain(chain, gradients, expanded, numbers, digits)
+        lines += (_latex_chain if latex else _text_chain)(chain, gradients, expanded, at_examples)
     return "\n".join(lines) + "\n"
+
+
+ERROR_SYMBOL = sp.Symbol("E", real=True)
+
+
+@dataclass(frozen=True)
+class _Style:
+    """How numbers under a formula are written: text lines under its '=', or LaTeX equations."""
+
+    latex: bool
+    times: str
+    tag: str  # which example a line is for, a format string in {k}
+
+    def number(self, text: str) -> str:
+        if not self.latex:
+            return text
+        return tex_number(text) if not text.startswith("-") else rf"\left({tex_number(text)}\right)"
+
+    def text(self, words: str) -> str:
+        return rf"\text{{{words}}}" if self.latex else words
+
+    def lines(self, head: str, shown: str, value: str) -> list[str]:
+        """``head = shown = value``: under a text head two lines, in LaTeX one equation."""
+        if self.latex:
+            return [f"$$ {head} = {shown} = {value} $$"]
+        pad = " " * (len(head) - 2) + "= "
+        return [pad + shown, pad + value]
+
+    def line(self, head: str, shown: str, value: str) -> str:
+        """``head = shown = value`` on one line."""
+        return self.lines(head, shown, value)[0] if self.latex else " " * (len(head) - 2) + f"= {shown} = {value}"
+
+
+_TEXT = _Style(False, MULTIPLY, "  (example {k})")
+_LATEX = _Style(True, r" \cdot ", r" \quad \text{{(example {k})}}")
+
+
+@dataclass(frozen=True)
+class _AtExamples:
+    """The values of every symbol at each example, and how to show them under a chain."""
+
+    examples: Sequence[Mapping[sp.Symbol, float]]
+    reduction: str
+    style: _Style
+    digits: int
+
+    def number(self, value: float) -> str:
+        return self.style.number(format_number(value, self.digits))
+
+    def tag(self, k: int) -> str:
+        return self.style.tag.format(k=k) if len(self.examples) > 1 else ""
+
+    def chain(self, chain: ChainRule, head: str) -> list[str]:
+        """The chain's factors and its value at each example, then (several examples) their reduction."""
+        style, several = self.style, len(self.examples) > 1
+        lines, totals = [], []
+        for k, numbers in enumerate(self.examples, start=1):
+            shown = " + ".join(style.times.join(self.number(value_of(f.expr, numbers)) for f in path.factors)
+                               for path in chain.paths)
+            if chain.penalty and not several:
+                shown += " + " + self.number(value_of(chain.penalty.expr, numbers))
+            paths = chain.total - chain.penalty.expr if chain.penalty and several else chain.total
+            totals.append(value_of(paths, numbers))
+            lines += style.lines(head, shown, self.number(totals[-1]) + self.tag(k))
+        if several:
+            batch = reduce_examples(totals, self.reduction)
+            text = f"the {self.reduction} over the {len(self.examples)} examples"
+            if chain.penalty:
+                penalty = value_of(chain.penalty.expr, self.examples[0])
+                text += f" + {self.number(penalty)} (the penalty's derivative)"
+                batch += penalty
+            lines.append(style.line(head, style.text(text), self.number(batch)))
+        return lines
+
+    def upstream(self, upstream: Upstream, head: str) -> list[str]:
+        """An upstream sum's terms and value at each example."""
+        lines = []
+        for k, numbers in enumerate(self.examples, start=1):
+            shown = " + ".join(f"{self.number(value_of(a.expr, numbers))}{self.style.times}"
+                               f"{self.number(value_of(b.expr, numbers))}" for a, b in upstream.terms)
+            lines += self.style.lines(head, shown, self.number(value_of(upstream.factor.expr, numbers)) + self.tag(k))
+        return lines
 
 
 #: The closed forms grow exponentially with depth: at most this many operations each, and in all.
@@ -87,41 +177,30 @@ def check_expanded_size(gradients: Gradients, names: Sequence[str]) -> None:
                         "choose a few parameters with --param, or drop --expanded")
 
 
-def _text_chain(chain: ChainRule, gradients: Gradients, expanded: bool,
-                numbers: Mapping[sp.Symbol, float] | None, digits: int) -> list[str]:
+def _text_chain(chain: ChainRule, gradients: Gradients, expanded: bool, at: _AtExamples | None) -> list[str]:
     head = f"dE/d{chain.parameter} = "
     pad = " " * (len(head) - 2) + "= "
-    lines = [head + chain.labels(), pad + chain.formulas()]
-    if numbers is not None:
-        shown = " + ".join(MULTIPLY.join(format_number(value_of(f.expr, numbers), digits) for f in path.factors)
-                           for path in chain.paths)
-        if chain.penalty:
-            shown += " + " + format_number(value_of(chain.penalty.expr, numbers), digits)
-        lines.append(pad + shown)
-        lines.append(pad + format_number(value_of(chain.total, numbers), digits))
+    lines = [head + chain.labels(), pad + chain.formulas()] + (at.chain(chain, head) if at else [])
     for upstream in chain.upstream:
         head = f"  where {upstream.factor.label} = "
         pad = " " * (len(head) - 2) + "= "
         lines.append(head + " + ".join(f"{a.label} * {b.label}" for a, b in upstream.terms))
         lines.append(pad + " + ".join(f"{grouped_text(a.expr)} * {grouped_text(b.expr)}" for a, b in upstream.terms))
-        if numbers is not None:
-            lines.append(pad + " + ".join(f"{format_number(value_of(a.expr, numbers), digits)} * "
-                                          f"{format_number(value_of(b.expr, numbers), digits)}"
-                                          for a, b in upstream.terms))
-            lines.append(pad + format_number(value_of(upstream.factor.expr, numbers), digits))
+        lines += at.upstream(upstream, head) if at else []
     if expanded:
         lines.append(f"  closed form: dE/d{chain.parameter} = {to_text(gradients.closed_form(chain.total))}")
     return lines
 
 
-def _latex_chain(chain: ChainRule, gradients: Gradients, expanded: bool) -> list[str]:
-    lines = [f"$$ {chain.latex()} $$"]
+def _latex_chain(chain: ChainRule, gradients: Gradients, expanded: bool, at: _AtExamples | None) -> list[str]:
+    head = rf"\frac{{\partial E}}{{\partial {latex_name(chain.parameter)}}}"
+    lines = [f"$$ {chain.latex()} $$"] + (at.chain(chain, head) if at else [])
     for upstream in chain.upstream:
         terms = " + ".join(f"{a.latex_label} {b.latex_label}" for a, b in upstream.terms)
         lines.append(f"$$ {upstream.factor.latex_label} = {terms} = {to_latex(upstream.factor.expr)} $$")
+        lines += at.upstream(upstream, upstream.factor.latex_label) if at else []
     if expanded:
-        closed = to_latex(gradients.closed_form(chain.total))
-        lines.append(rf"$$ \frac{{\partial E}}{{\partial {latex_name(chain.parameter)}}} = {closed} $$")
+        lines.append(f"$$ {head} = {to_latex(gradients.closed_form(chain.total))} $$")
     return lines
 
 
