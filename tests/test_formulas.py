@@ -110,3 +110,35 @@ def test_expanded_size_counts_what_the_substitution_builds(mazur):
 
 def _tree_size(expr) -> int:
     return 1 + sum(_tree_size(arg) for arg in expr.args)
+
+
+def test_a_parameter_in_the_wrong_case_gets_a_suggestion(tmp_path):
+    result = _cli("formulas", str(MAZUR), "--param", "W5")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert '--param: "W5" is not a parameter of this network (did you mean "w5"?)' in result.stderr
+
+
+def test_latex_at_initial_shows_the_numbers(tmp_path):
+    """The seed's w5 factors: 0.74136507, 0.186815602, 0.593269992, product 0.082167041."""
+    result = _cli("formulas", str(MAZUR), "--latex", "--at", "initial", "--param", "w5", "--param", "w1")
+    assert result.returncode == 0, result.stderr
+    assert (r"$$ \frac{\partial E}{\partial \mathrm{w5}} = 0.741365 \cdot 0.186816 \cdot 0.59327 = 0.082167 $$"
+            in result.stdout)
+    assert r"= 0.138499 \cdot 0.4 + \left(-0.0380982\right) \cdot 0.5 = 0.0363503 $$" in result.stdout
+    assert r"= 0.000438568 $$" in result.stdout
+
+
+@pytest.mark.parametrize("activation, where", [
+    ("x*exp(1000)", "$.layers[0].activation.expr: a constant in the formula is too large"),
+    ("exp(exp(exp(3)*x))", "--at: out_h1 is too large for a float at these values"),
+    ("exp(exp(30*x))*x", "--at: out_h1 is too large for a float at these values"),
+])
+def test_overflowing_formulas_are_one_line_errors(activation, where, tmp_path):
+    spec = json.loads(MAZUR.read_text())
+    spec["layers"][0]["activation"] = {"expr": activation}
+    path = _spec_file(tmp_path, spec)
+    for command in (["formulas", "--at", "initial"], ["explain"], ["formulas", "--latex", "--at", "initial"]):
+        result = _cli(command[0], path, *command[1:])
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+        assert where in result.stderr
