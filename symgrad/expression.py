@@ -314,9 +314,10 @@ class _Parser:
         if token.text in self.variables:
             return Variable(None, 1, 1, token.text)
         if token.text in FUNCTIONS:
-            raise self.fail(f"{token.text!r} at position {token.position} is a function", f"call it: {token.text}(...)")
+            raise self.fail(f"{token.text!r} at position {token.position} is a function",
+                            f"call it: {token.text}(...)")
         raise self.fail(f"unknown name {token.text!r} at position {token.position}",
-                        "the formula may use " + ", ".join(self.variables) + " and the functions " + ", ".join(FUNCTIONS))
+                        f"the formula may use {', '.join(self.variables)} and the functions {', '.join(FUNCTIONS)}")
 
     def operation(self, token: _Token, left: Node, right: Node) -> Node:
         op = token.text

@@ -1,20 +1,22 @@
 """The explain stage: a step-by-step worked example of backpropagation for any spec.
 
-Like the hand-written walk-throughs symgrad grew out of, at the spec's initial values and its
-example (or those of a values file)::
+Input: :class:`~symgrad.gradients.Gradients` and, optionally, a values file.  Output: text in
+one of three formats.  Like the hand-written walk-throughs symgrad grew out of, at the spec's
+initial values and its example (or those of a values file)::
 
     network diagram -> forward pass, neuron by neuron -> each output's error, the penalties and
     the total -> dE/dp for every parameter by the chain rule (plus the penalty's derivative), as
     a formula and with numbers -> the optimizer's first step from a fresh state -> the error
     after the step and after K steps (the optimizer's state carried from step to step)
 
-:func:`worked_example` computes it all once (values with SymPy's arithmetic through
-:func:`symgrad.formulas.evaluate`; the optimizer's steps, the first one and the K steps alike, with the float64 update rules of
-:mod:`.descent`);
-:func:`render` writes it as plain text, Markdown with LaTeX, or HTML with MathML and an inline
-SVG diagram (no JavaScript, nothing fetched), through the Jinja2 templates beside this file.
-Networks with more than :data:`LAYER_RULE_LIMIT` parameters get each layer's rule instead of
-every parameter's chain, and the full chain of the parameters asked for by name.
+When the spec's example holds several examples, the passes show the first and the error, each
+dE/dp and the steps use the loss's reduction over all of them.  :func:`worked_example` computes
+it all once (values with SymPy's arithmetic through :func:`symgrad.formulas.evaluate`, the
+optimizer's steps with :mod:`.descent`) into a :mod:`.document` of :mod:`.sections` and
+:mod:`.steps`; :func:`render` (:mod:`.render`) writes it as plain text, Markdown with LaTeX, or
+HTML with MathML and an inline SVG diagram.  Networks with more than :data:`LAYER_RULE_LIMIT`
+parameters get each layer's rule instead of every parameter's chain, and the full chain of the
+parameters asked for by name.
 """
 
 from __future__ import annotations
@@ -130,8 +132,9 @@ def _descend(network: Network, points: Sequence[Point], steps: int, reduction: s
     rows = [(_array(p.inputs), _array(p.targets)) for p in points]
     state = network.optimizer.fresh_state()
 
-    def batch_error(theta) -> float:
-        return reduce_examples([network.forward(theta, x, t)[1] for x, t in rows], reduction) + network.penalty(theta)[0]
+    def batch_error(theta: np.ndarray) -> float:
+        errors = [network.forward(theta, x, t)[1] for x, t in rows]
+        return reduce_examples(errors, reduction) + network.penalty(theta)[0]
 
     errors = []
     for _ in range(steps):
