@@ -235,3 +235,15 @@ def test_huge_constants_are_refused_before_they_overflow(text):
 @pytest.mark.parametrize("text", ["(-2)**2*x", "2**x", "0**2 + x", "(-8)**3*x"])
 def test_constant_powers_that_are_real_still_pass(text):
     parse(text)
+
+
+def test_the_parser_and_sympy_know_the_same_functions_with_the_same_values():
+    """Constant parts are computed in floats by the parser: they must agree with SymPy's functions."""
+    from symgrad import expression, rules
+
+    assert set(expression.FUNCTIONS) == set(rules.FORMULA_FUNCTIONS)
+    for name, (arity, value) in expression.FUNCTIONS.items():
+        for args in ([0.3, -1.7], [2.5, 0.4], [-30.0, 12.0]):
+            args = args[:arity] if name not in ("log", "sqrt") else [abs(args[0])]
+            expected = float(rules.FORMULA_FUNCTIONS[name](*(sp.Rational(str(a)) for a in args)).evalf(30))
+            assert value(*args) == pytest.approx(expected, rel=1e-14, abs=1e-300), (name, args)
