@@ -142,3 +142,13 @@ def test_overflowing_formulas_are_one_line_errors(activation, where, tmp_path):
         assert result.returncode == 2, (command, result.stderr)
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
         assert where in result.stderr
+
+
+def test_the_layer_report_says_which_options_it_did_not_apply(capsys):
+    from symgrad.cli import main
+
+    digits = MAZUR.parent / "digits.json"
+    assert main(["formulas", str(digits)]) == 0
+    assert "apply to single parameters" not in capsys.readouterr().out
+    assert main(["formulas", str(digits), "--at", "initial", "--expanded"]) == 0
+    assert "# --at, --expanded apply to single parameters: add --param NAME to use them" in capsys.readouterr().out

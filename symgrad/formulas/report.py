@@ -29,7 +29,8 @@ def formulas_report(spec_source: Any, params: Sequence[str] | None = None, expan
     spec = parse_spec(spec_source)
     gradients = differentiate(build_model(spec))
     if params is None and spec.n_parameters > 1000:
-        return _layer_report(gradients)
+        return _layer_report(gradients, [option for option, given in (("--at", at), ("--expanded", expanded),
+                                                                      ("--latex", latex)) if given])
     names = list(params) if params else list(spec.parameter_names)
     if expanded:
         check_expanded_size(gradients, names)
@@ -204,10 +205,12 @@ def _latex_chain(chain: ChainRule, gradients: Gradients, expanded: bool, at: _At
     return lines
 
 
-def _layer_report(gradients: Gradients) -> str:
+def _layer_report(gradients: Gradients, ignored: Sequence[str] = ()) -> str:
     spec = gradients.model.spec
     lines = [f"# {spec.name} has {spec.n_parameters} parameters: the rule of each layer "
              "(ask for single parameters with --param NAME)"]
+    if ignored:
+        lines.append(f"# {', '.join(ignored)} apply to single parameters: add --param NAME to use them")
     for k, template in enumerate(layer_formula_templates(gradients), start=1):
         lines.append(f"layer {k} ({spec.layers[k - 1].activation.describe()}, {len(template['units'])} units):")
         lines.append("  " + template["delta"].format(u="u"))
