@@ -449,3 +449,22 @@ def test_explain_scales_the_steps_down_on_a_big_network_and_says_so(tmp_path):
     assert f"The error after {limit} steps" in result.stdout
     assert re.search(rf"not the 10000 asked for: explain runs at most {limit} steps on a network\s+of 203530 parameters",
                      result.stdout)
+
+
+def test_a_big_network_reduces_every_example_too():
+    """Past LAYER_RULE_LIMIT the values come from the float64 loop: the same reduction as the module's."""
+    import numpy as np
+
+    spec = json.loads((MAZUR.parent / "digits.json").read_text())
+    spec.update(name="digits_three", dtype="float64", loss={"name": "cross_entropy", "reduction": "sum"})
+    spec["example"] = {"inputs": [[0.1 * ((i + k) % 5) for i in range(64)] for k in range(3)],
+                       "targets": [[1.0 if j == k else 0.0 for j in range(10)] for k in range(3)]}
+    module = symgrad.load(spec, backend="numpy")
+    X, T = np.array(spec["example"]["inputs"]), np.array(spec["example"]["targets"])
+    loss, grad = module.gradient(module.initial_parameters(), X, T)
+    example = worked_example(_gradients(spec), steps=3, params=["W1_0_0", "b2_3"])
+    assert example.error == pytest.approx(loss, rel=1e-12)
+    assert [example.gradient[n] for n in module.PARAMETER_NAMES] == pytest.approx(list(grad), rel=1e-9, abs=1e-13)
+    text = " ".join(render(example).split())
+    assert "Over all 3 examples (sum)" in text and "each on all 3 examples" in text
+    assert "plus the penalty's derivative" not in text

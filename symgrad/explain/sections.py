@@ -86,7 +86,8 @@ def batch_gradient_group(batch: Batch, shown: Sequence[str], penalties: Mapping[
         lines.append(Line(Equation((Partial(Factor("E", name, sp.S.Zero)), sides, Number(gradient[name])))))
     return Group(f"Over all {len(batch.points)} examples ({batch.reduction})", tuple(lines),
                  "The chains above are example 1's; each example has its own, and the step uses their "
-                 f"{batch.reduction}" + (", plus the penalty's derivative." if penalties else "."))
+                 f"{batch.reduction}" + (", plus the penalty's derivative." if any(penalties.get(n) for n in shown)
+                                         else "."))
 
 
 def _describe_penalty(l1: float, l2: float) -> str:
