@@ -22,6 +22,7 @@ formula can reach (exponents multiply through nesting) and the number of nodes.
 from __future__ import annotations
 
 import math
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -65,6 +66,11 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., float]]] = {
     "erf": (1, math.erf),
     "max": (2, max),
     "min": (2, min),
+}
+
+#: The binary operators, for floats here and for SymPy expressions in :func:`symgrad.rules.formula_expr`.
+OPERATORS: dict[str, Callable[[object, object], object]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow,
 }
 
 _TOKEN = re.compile(r"""
@@ -324,7 +330,7 @@ class _Parser:
         constant = None
         if left.constant is not None and right.constant is not None:
             a, b = left.constant, right.constant
-            constant = self.folded(lambda: {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "**": a ** b}[op], token)
+            constant = self.folded(lambda: OPERATORS[op](a, b), token)
         if op in ("+", "-"):
             degree = max(left.degree, right.degree)
         elif op == "**" and right.constant is not None:

@@ -185,14 +185,7 @@ def _sympy_of(node: expression.Node, variables: dict[str, sp.Symbol]) -> sp.Expr
         return -_sympy_of(node.operand, variables)
     if isinstance(node, expression.Call):
         return FORMULA_FUNCTIONS[node.function](*(_sympy_of(arg, variables) for arg in node.args))
-    left, right = _sympy_of(node.left, variables), _sympy_of(node.right, variables)
-    return _BINARY[node.op](left, right)
-
-
-_BINARY: dict[str, Callable[[sp.Expr, sp.Expr], sp.Expr]] = {
-    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
-    "**": lambda a, b: a ** b,
-}
+    return expression.OPERATORS[node.op](_sympy_of(node.left, variables), _sympy_of(node.right, variables))
 
 
 def _identity(x: sp.Expr) -> sp.Expr:
