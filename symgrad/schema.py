@@ -264,8 +264,9 @@ def describe(value: Any) -> str:
 
 
 def suggest(word: str, choices: list[str]) -> str:
-    """' (did you mean "x"?)' when a close choice exists, else ''."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    """' (did you mean "x"?)' when a close choice exists (the same name in another case first), else ''."""
+    same = [choice for choice in choices if choice.lower() == word.lower()]
+    close = same or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 

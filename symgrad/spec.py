@@ -532,9 +532,8 @@ def _resolve_loss(raw: str | dict[str, Any], output: Layer, output_index: int) -
 
 def _check_formula(text: str, variables: tuple[str, ...], where: tuple[str | int, ...]) -> None:
     from .expression import parse_formula
-    import sympy as sp
 
-    parse_formula(text, {name: sp.Symbol(name, real=True) for name in variables}, json_path(where))
+    parse_formula(text, variables, json_path(where))
 
 
 def _resolve_example(raw: dict[str, Any], n_inputs: int, n_outputs: int) -> Example:
