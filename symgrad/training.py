@@ -242,7 +242,7 @@ def fit(module: Any, theta: np.ndarray, state: np.ndarray, train: Dataset, valid
 def save_parameters(path: str | Path, module: Any, theta: np.ndarray, state: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, theta=theta, state=state, parameter_names=np.array(module.PARAMETER_NAMES))
-    from .builder import write_atomic
+    from .files import write_atomic
 
     try:
         write_atomic(Path(path), buffer.getvalue())

@@ -12,7 +12,8 @@ import pytest
 
 import symgrad
 from conftest import EXAMPLES, MAZUR, ROOT, make_spec
-from symgrad.builder import MANIFEST, cache_root
+from symgrad.builder import MANIFEST
+from symgrad.cache import cache_root
 
 GOLDEN = ROOT / "generated" / "mazur"
 REGENERATE = "python -m symgrad build examples/mazur.json"

@@ -31,10 +31,11 @@ import sympy as sp
 from ..emit import template_environment
 from ..errors import SpecError
 from ..formulas import Factor, Point, chain_rule, evaluate, format_number, point_from_spec, value_of
-from ..gradients import A, T, Z, Gradients, differentiate
-from ..model import Model, build_model
+from ..gradients import A, T, Z, Gradients
+from ..model import Model
+from ..pipeline import analyze
 from ..rules import stable_log_rewrites
-from ..spec import Spec, parse_spec
+from ..spec import Spec
 from .descent import Descent, Network
 from .diagram import layout
 from .notation import (ALPHA, BETA1, BETA2, EPSILON, ERROR, ETA, LAMBDA, MU, NOTATIONS, PENALTY, Difference,
@@ -113,7 +114,7 @@ def explain(spec_source: Any, format: str = "txt", values: Mapping[str, Any] | N
         raise SpecError("--format", f'unknown format "{format}"', "use txt, md or html")
     if not 1 <= digits <= 17:
         raise SpecError("--digits", f"{digits} is out of range", "use 1 to 17")
-    gradients = differentiate(build_model(parse_spec(spec_source)))
+    gradients = analyze(spec_source).gradients
     return render(worked_example(gradients, values, steps, params), format, digits)
 
 
