@@ -11,6 +11,7 @@ import sys
 import pytest
 
 import symgrad
+import symgrad.compiler
 from conftest import EXAMPLES, MAZUR, ROOT, make_spec
 from symgrad.builder import MANIFEST
 from symgrad.cache import cache_root
@@ -105,3 +106,35 @@ def test_mnist_example_builds_with_the_vector_form(tmp_path):
     assert result.form == "vector"
     size = (tmp_path / "mnist_mlp" / "numpy_backend.py").stat().st_size
     assert size < 100_000, "the vector form's source must not grow with the layer widths"
+
+
+def _snapshot(folder):
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_ino) for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "mazur.json", "--epochs", "2"],
+    ["train", "mazur.json", "--epochs", "2", "--lr", "0.3"],
+    ["train", "mazur.json", "--epochs", "2", "--backend", "numpy"],
+    ["train", "mazur.json", "--epochs", "2", "--backend", "c"],
+    ["train", "mazur.json", "--epochs", "2", "--backend", "all"],
+    ["explain", "mazur.json", "--steps", "3"],
+    ["formulas", "mazur.json", "--at", "initial"],
+])
+def test_only_build_writes_into_generated(tmp_path, command):
+    """train, explain and formulas use the cache; the committed generated/<name>/ is left alone."""
+    if "c" in command and symgrad.compiler.unavailable_reason() is not None:
+        pytest.skip("no C compiler")
+    (tmp_path / "mazur.json").write_bytes(MAZUR.read_bytes())
+    (tmp_path / "generated").mkdir()
+    (tmp_path / "generated" / "mazur").mkdir()
+    for path in GOLDEN.iterdir():
+        if path.is_file():
+            (tmp_path / "generated" / "mazur" / path.name).write_bytes(path.read_bytes())
+    before = _snapshot(tmp_path / "generated" / "mazur")
+    result = subprocess.run([sys.executable, "-m", "symgrad", *command], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert _snapshot(tmp_path / "generated" / "mazur") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["generated", "mazur.json"]
+    assert "Traceback" not in result.stderr and "_symgrad_generated" not in result.stdout + result.stderr
