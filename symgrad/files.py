@@ -26,6 +26,15 @@ class FileTooLarge(OSError):
         super().__init__(errno.EFBIG, f"it holds more than {limit:,} bytes", str(path))
         self.limit = limit
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def max_data_bytes() -> int:
+    """The most a data or parameter file may hold: ``$SYMGRAD_MAX_DATA_BYTES``, else 1 GiB."""
+    configured = os.environ.get("SYMGRAD_MAX_DATA_BYTES", "")
+    return int(configured) if configured.isdigit() else 1 << 30
+
 
 def read_limited(path: str | Path, limit: int) -> bytes:
     """The bytes of ``path``, or :class:`FileTooLarge` once more than ``limit`` bytes have come.

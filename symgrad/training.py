@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .errors import DataError
+from .files import max_data_bytes, read_limited
 from .spec import Spec
 
 
@@ -94,7 +95,7 @@ def load_data(path: str | Path, spec: Spec) -> Dataset:
 
 def _read_npz(path: Path, spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(io.BytesIO(read_limited(path, max_data_bytes())), allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError) as error:
         raise DataError(f"{path}: cannot read it as .npz ({error})") from None
@@ -109,7 +110,7 @@ def _read_npz(path: Path, spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def _read_csv(path: Path, spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, max_data_bytes()).decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"{path}: cannot read it ({error})") from None
     rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
@@ -253,7 +254,7 @@ def save_parameters(path: str | Path, module: Any, theta: np.ndarray, state: np.
 def load_parameters(path: str | Path, module: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """theta (and the optimizer state, when it fits) saved by :func:`save_parameters`."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(io.BytesIO(read_limited(path, max_data_bytes())), allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError) as error:
         raise DataError(f"{path}: cannot read saved parameters ({error})") from None
