@@ -232,9 +232,7 @@ def _store_in_cache(request: Request, manifest: dict[str, Any], files: dict[str,
                 if finished is not None:
                     manifest = finished
                 else:
-                    if entry.exists():
-                        _discard(entry, cache_root() / "tmp")
-                    os.rename(staging, entry)
+                    _swap_in(staging, entry, cache_root() / "tmp")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     except OSError as error:
@@ -258,8 +256,7 @@ def _publish(entry: Path, package_dir: Path, manifest: dict[str, Any]) -> None:
                     shutil.copyfile(entry / name, staging / name)
                 if folder.exists():
                     _carry_over(folder, staging, set(manifest["files"]))
-                    _discard(folder, folder.parent)
-                os.rename(staging, folder)
+                _swap_in(staging, folder, folder.parent)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     except OSError as error:
@@ -289,8 +286,11 @@ def _previous_files(package_dir: Path) -> set[str]:
         return set()
 
 
-def _discard(folder: Path, scratch: Path) -> None:
-    """Move ``folder`` out of the way at once (one rename), then delete it."""
-    trash = Path(tempfile.mkdtemp(dir=scratch, prefix=f".{folder.name}.", suffix=".old"))
-    os.rename(folder, trash / "old")
-    shutil.rmtree(trash, ignore_errors=True)
+def _swap_in(staging: Path, folder: Path, scratch: Path) -> None:
+    """Put the finished ``staging`` folder where ``folder`` is: the old one leaves by one rename
+    (into ``scratch``, then deleted), the new one arrives by another; never a mixture."""
+    if folder.exists():
+        trash = Path(tempfile.mkdtemp(dir=scratch, prefix=f".{folder.name}.", suffix=".old"))
+        os.rename(folder, trash / "old")
+        shutil.rmtree(trash, ignore_errors=True)
+    os.rename(staging, folder)

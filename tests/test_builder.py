@@ -194,3 +194,25 @@ def test_loading_a_backend_that_was_not_built_names_it(tmp_path, backend, built)
     with pytest.raises(symgrad.BuildError, match=f"built without the {backend} backend") as caught:
         import_backend(result.package_dir, backend)
     assert "_symgrad_generated" not in str(caught.value)
+
+
+def test_a_rebuild_keeps_the_users_own_files_and_links(tmp_path):
+    spec = make_spec([2, 2, 1], ["tanh", "linear"], "mse")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / spec["name"]).symlink_to(tmp_path / "real")
+    symgrad.build(spec, out=tmp_path / "out", backend="numpy")
+    (tmp_path / "real" / "notes.txt").write_text("mine")
+    spec["optimizer"]["learning_rate"] = 0.2
+    symgrad.build(spec, out=tmp_path / "out", backend="numpy")
+    assert (tmp_path / "out" / spec["name"]).is_symlink()
+    assert (tmp_path / "real" / "notes.txt").read_text() == "mine"
+    assert "LEARNING_RATE = 0.2" in (tmp_path / "real" / "numpy_backend.py").read_text()
+
+
+def test_a_file_where_the_package_folder_goes_is_a_clear_error(tmp_path):
+    spec = make_spec([2, 2, 1], ["tanh", "linear"], "mse")
+    (tmp_path / spec["name"]).write_text("not a folder")
+    with pytest.raises(symgrad.BuildError, match="is a file, not a package folder"):
+        symgrad.build(spec, out=tmp_path, backend="numpy")
+    assert (tmp_path / spec["name"]).read_text() == "not a folder"
