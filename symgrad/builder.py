@@ -249,6 +249,8 @@ def _publish(entry: Path, package_dir: Path, manifest: dict[str, Any]) -> None:
         if folder.exists() and not folder.is_dir():
             raise BuildError(f"{package_dir} is a file, not a package folder; remove it or choose another --out")
         with locked("out-" + hashlib.sha256(str(folder).encode()).hexdigest()[:32]):
+            for stale in (*folder.parent.glob(f".{folder.name}.*.new"), *folder.parent.glob(f".{folder.name}.*.old")):
+                shutil.rmtree(stale, ignore_errors=True)  # left by a publisher that was killed (we hold its lock)
             staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".new"))
             try:
                 public_directory(staging)

@@ -216,3 +216,12 @@ def test_a_file_where_the_package_folder_goes_is_a_clear_error(tmp_path):
     with pytest.raises(symgrad.BuildError, match="is a file, not a package folder"):
         symgrad.build(spec, out=tmp_path, backend="numpy")
     assert (tmp_path / spec["name"]).read_text() == "not a folder"
+
+
+def test_folders_left_by_a_killed_publisher_are_cleared(tmp_path):
+    spec = make_spec([2, 2, 1], ["tanh", "linear"], "mse")
+    for leftover in (f".{spec['name']}.abc123.new", f".{spec['name']}.def456.old"):
+        (tmp_path / leftover / "old").mkdir(parents=True)
+    (tmp_path / f".{spec['name']}x.abc.new").mkdir()  # another package's: not ours to clear
+    symgrad.build(spec, out=tmp_path, backend="numpy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".{spec['name']}x.abc.new", spec["name"]]
