@@ -92,7 +92,7 @@ def request(source: Spec | str | Path | dict[str, Any], backend: str = "all", fo
         name, source_hash = spec.name, spec.source_hash
     else:
         name, source_hash = document.get("name"), document_hash(document)
-        if not (isinstance(name, str) and re.match(NAME_PATTERN, name)):
+        if not (isinstance(name, str) and re.fullmatch(NAME_PATTERN, name)):
             parse_spec(document, max_parameters)  # reports what is wrong with the name
     return Request(name, build_key(source_hash, backends, form), source_hash, backends, form,
                    backend in ("all", "auto") and "c" in backends, spec, document, max_parameters)
