@@ -16,7 +16,7 @@ derivatives, ``build`` up to a package (written or reused), ``load`` up to its m
 """
 
 from .version import __version__
-from .errors import BuildError, DataError, InternalError, SpecError, SymgradError
+from .errors import BuildError, DataError, InternalError, SpecError, SymgradError, SymgradWarning
 from .spec import Spec, parse_spec
 
 
@@ -45,7 +45,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "__version__", "BuildError", "DataError", "InternalError", "SpecError", "SymgradError", "Spec",
+    "__version__", "BuildError", "DataError", "InternalError", "SpecError", "SymgradError", "SymgradWarning", "Spec",
     "parse_spec", "build_model", "differentiate", "optimize", "emit_package", "analyze", "build", "load",
     "BuildResult", "chain_rule", "formula_texts", "evaluate", "point_from_spec",
 ]
