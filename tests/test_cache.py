@@ -64,17 +64,36 @@ def _intact(target: Path) -> bool:
     return hashlib.sha256(target.read_bytes()).hexdigest() == recorded
 
 
+SPEC, OTHER = _spec(activation="tanh"), _spec(name="other", learning_rate=0.75)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A cache and --out folder holding SPEC and OTHER, compiled once for every test to copy."""
+    root = tmp_path_factory.mktemp("built")
+    patcher = pytest.MonkeyPatch()
+    patcher.setenv("SYMGRAD_CACHE", str(root / "cache"))
+    symgrad.build(SPEC, out=root / "out", backend="c")
+    kernels = set((root / "cache" / "c").iterdir())
+    symgrad.build(OTHER, out=root / "elsewhere", backend="c")
+    patcher.undo()
+    (theirs,) = set((root / "cache" / "c").iterdir()) - kernels
+    (mine,) = kernels
+    return root, mine.name, theirs.name
+
+
 @pytest.mark.parametrize("place", PLACES)
 @pytest.mark.parametrize("how", DAMAGES)
-def test_a_damaged_extension_is_rebuilt_never_loaded(tmp_path, monkeypatch, place, how):
-    cache, out = tmp_path / "cache", tmp_path / "out"
+def test_a_damaged_extension_is_rebuilt_never_loaded(tmp_path, monkeypatch, built, place, how):
+    root, my_kernel, their_kernel = built
+    for folder in ("cache", "out", "elsewhere"):
+        shutil.copytree(root / folder, tmp_path / folder, symlinks=True)
+    cache, out, spec = tmp_path / "cache", tmp_path / "out", SPEC
     monkeypatch.setenv("SYMGRAD_CACHE", str(cache))
-    spec, other = _spec(activation="tanh"), _spec(name="other", learning_rate=0.75)
     mine = symgrad.build(spec, out=out, backend="c")
-    kernels_before = set((cache / "c").iterdir())
-    theirs = symgrad.build(other, out=tmp_path / "elsewhere", backend="c")
-    (their_folder,) = set((cache / "c").iterdir()) - kernels_before
-    (my_folder,) = kernels_before
+    theirs = symgrad.build(OTHER, out=tmp_path / "elsewhere", backend="c")
+    assert mine.cache_hit and theirs.cache_hit
+    my_folder, their_folder = cache / "c" / my_kernel, cache / "c" / their_kernel
     target = {"compile_cache": _extension(my_folder), "package_entry": _extension(mine.cache_dir),
               "out_folder": _extension(mine.package_dir)}[place]
     source = {"compile_cache": _extension(their_folder)}.get(place, _extension(theirs.cache_dir))
