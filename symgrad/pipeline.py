@@ -27,6 +27,7 @@ from .spec import Spec, parse_spec
 if TYPE_CHECKING:
     from .gradients import Gradients
     from .model import Model
+    from .program import Program
 
 Source = Spec | str | Path | dict[str, Any]
 
@@ -79,15 +80,12 @@ def build(source: Source, out: str | Path | None = None, backend: str = "all", f
 def _generate(request: builder.Request, spec: Spec) -> tuple[builder.Request, dict[str, Any]]:
     """model -> differentiate -> optimize -> emit -> build; with ``--backend all``, NumPy alone
     (and a one-line warning) when the C build fails."""
-    from .emit import emit_package
-    from .initialize import initial_parameters
     from .program import optimize
 
     gradients = analyze(spec).gradients
     program = optimize(gradients, request.form)
     try:
-        sources = emit_package(program, gradients, initial_parameters(spec), request.backends)
-        return request, builder.store(request, spec, program.form, sources)
+        return request, _emit_and_store(request, spec, program, gradients)
     except BuildError as error:
         if not request.fallback:
             raise
@@ -95,11 +93,17 @@ def _generate(request: builder.Request, spec: Spec) -> tuple[builder.Request, di
                                      f"{str(error).splitlines()[0]} (build with --backend c for the whole message)"),
                       stacklevel=4)
         request = request.without_c()
-        manifest = builder.cached(request)
-        if manifest is None:
-            sources = emit_package(program, gradients, initial_parameters(spec), request.backends)
-            manifest = builder.store(request, spec, program.form, sources)
-        return request, manifest
+        return request, builder.cached(request) or _emit_and_store(request, spec, program, gradients)
+
+
+def _emit_and_store(request: builder.Request, spec: Spec, program: "Program",
+                    gradients: "Gradients") -> dict[str, Any]:
+    """emit -> build: the package's sources, compiled where needed and stored in the cache."""
+    from .emit import emit_package
+    from .initialize import initial_parameters
+
+    sources = emit_package(program, gradients, initial_parameters(spec), request.backends)
+    return builder.store(request, spec, program.form, sources)
 
 
 def load(source: Source, backend: str = "auto", out: str | Path | None = None, form: str = "auto",
