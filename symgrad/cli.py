@@ -18,6 +18,7 @@ from . import __version__
 from .errors import SymgradError
 
 EXIT_USER_ERROR = 2
+_MAX_VALUES_BYTES = 64 * 1024 * 1024  # a values file for --at holds one point
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
                        "a terminal)")
     train.add_argument("--max-parameters", type=int, default=None, metavar="N",
                        help="refuse networks with more parameters (default 5,000,000 or $SYMGRAD_MAX_PARAMETERS)")
-    train.add_argument("--out", default="generated", help="where the generated package goes (default: generated)")
+    train.add_argument("--out", default=None, metavar="DIR", help="also write the generated package to DIR/<name>/ "
+                       "(default: only the cache)")
     train.add_argument("--digits", type=int, default=6, help="significant digits of the errors shown (default 6)")
 
     schema = commands.add_parser("schema", help="print the spec's JSON Schema")
@@ -127,7 +129,7 @@ def _emit(text: str, out: str | None) -> None:
     if out is None:
         sys.stdout.write(text)
         return
-    from .builder import write_atomic
+    from .files import write_atomic
 
     try:
         write_atomic(Path(out), text.encode())
@@ -138,9 +140,12 @@ def _emit(text: str, out: str | None) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .builder import build
+    from .errors import warnings_on_one_line
+    from .pipeline import build
 
-    result = build(args.spec, out=args.out, backend=args.backend, form=args.form, max_parameters=args.max_parameters)
+    with warnings_on_one_line():
+        result = build(args.spec, out=args.out, backend=args.backend, form=args.form,
+                       max_parameters=args.max_parameters)
     print(result)
     return 0
 
@@ -180,11 +185,12 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _read_json(path: str) -> Any:
     from .errors import SpecError
+    from .files import read_limited
 
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(read_limited(path, _MAX_VALUES_BYTES).decode("utf-8-sig"))
     except OSError as error:
-        raise SpecError("--at", f"cannot read {path}: {error.strerror}", "check the path") from None
+        raise SpecError("--at", f"cannot read {path}: {error.strerror or error}", "check the path") from None
     except (ValueError, RecursionError) as error:
         raise SpecError("--at", f"{path} is not valid JSON ({error})", "fix the file") from None
 
@@ -238,9 +244,8 @@ def _numpy_warnings_off(command: Callable[[argparse.Namespace], int]) -> Callabl
 def _train(args: argparse.Namespace) -> int:
     import numpy as np  # noqa: I001 -- the order the build branch's edit of these lines keeps
 
-    from .builder import build
-    from .errors import DataError, SpecError
-    from .loader import import_backend
+    from .errors import DataError, SpecError, warnings_on_one_line
+    from .pipeline import build_and_load
     from .spec import parse_spec, read_document
     from . import training
 
@@ -263,8 +268,8 @@ def _train(args: argparse.Namespace) -> int:
         data = training.load_data(args.data, spec)
     train_set, validation = training.split(data, args.validation_split, args.seed)
 
-    result = build(spec, out=args.out, backend="all" if args.backend == "auto" else args.backend)
-    module = import_backend(result.package_dir, args.backend)
+    with warnings_on_one_line():
+        result, module = build_and_load(spec, args.backend, out=args.out)
     theta, state = module.initial_parameters(), module.initial_state()
     first_epoch = 0  # epochs the parameters have had (from --init), so shuffling continues exactly
     if args.init:

@@ -25,7 +25,7 @@ def check_output(path: str | Path, option: str) -> None:
 
 def write_output(path: str | Path, data: bytes) -> None:
     """Write a file the user asked for, atomically, as a one-line user error when that fails."""
-    from .builder import write_atomic
+    from .files import write_atomic
 
     try:
         write_atomic(Path(path), data)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from . import schema
 from .errors import SpecError, json_path
+from .files import FileTooLarge, read_limited
 
 #: Names a generated package may not take: importing it would shadow these.
 _RESERVED_PACKAGE_NAMES = frozenset(sys.stdlib_module_names) | {
@@ -215,15 +216,10 @@ def read_document(source: str | Path | dict[str, Any]) -> dict[str, Any]:
                             "use only dicts, lists, strings, finite numbers, booleans and None") from None
     path = Path(source)
     try:
-        size = path.stat().st_size
-    except OSError as error:
-        raise SpecError("$", f"cannot read the spec file {str(path)!r}: {error.strerror}",
-                        "check the path") from None
-    if size > _MAX_SPEC_BYTES:
-        raise SpecError("$", f"the spec file is {size} bytes, more than {_MAX_SPEC_BYTES}",
-                        "a spec describes a network; use counts instead of long name lists")
-    try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, _MAX_SPEC_BYTES).decode("utf-8")
+    except FileTooLarge:
+        raise SpecError("$", f"the spec file {str(path)!r} holds more than {_MAX_SPEC_BYTES:,} bytes",
+                        "a spec describes a network; use counts instead of long name lists") from None
     except UnicodeDecodeError as error:
         raise SpecError("$", f"the spec file is not UTF-8 text (byte {error.start})", "save it as UTF-8 JSON") from None
     except OSError as error:

@@ -28,6 +28,7 @@ from typing import Any, Callable, TextIO
 import numpy as np
 
 from .errors import DataError
+from .files import max_data_bytes, read_limited
 from .outputs import check_output, write_output
 from .spec import Spec
 
@@ -118,7 +119,7 @@ def _array_row(name: str, row: int) -> str:
 def read_arrays(path: str | Path, what: str, fix: str) -> dict[str, np.ndarray]:
     """The arrays of an .npz file, never unpickling anything; ``what``/``fix`` word the error."""
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = np.load(io.BytesIO(read_limited(path, max_data_bytes())), allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{path}: cannot read it as {what} ({_reason(error)}); {fix}") from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -149,7 +150,7 @@ _DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
 def _read_csv(path: Path, spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Locate]:
     """Numbers separated by commas, semicolons or tabs; errors name the file's own 1-based lines."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is not part of the first cell
+        text = read_limited(path, max_data_bytes()).decode("utf-8-sig")  # a byte-order mark is not part of the first cell
     except OSError as error:
         raise DataError(f"{path}: cannot read it ({error.strerror or error}); check the path") from None
     except UnicodeDecodeError as error:

@@ -214,7 +214,7 @@ def test_no_compiler_is_a_clear_error_and_all_falls_back(monkeypatch):
     spec["layers"] = spec["layers"][-1:]
     with pytest.raises(symgrad.BuildError, match="no C compiler"):
         symgrad.build(spec, backend="c")
-    with pytest.warns(UserWarning, match="no C compiler"):
+    with pytest.warns(symgrad.SymgradWarning, match="no C compiler"):
         module = symgrad.load(spec)
     assert module.BACKEND == "numpy"
 

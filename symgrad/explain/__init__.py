@@ -29,9 +29,9 @@ import sympy as sp
 
 from ..errors import SpecError
 from ..formulas import Point, chain_rule, evaluate, points_from_spec, reduce_examples, value_of
-from ..gradients import Gradients, differentiate
-from ..model import Model, build_model
-from ..spec import parse_spec
+from ..gradients import Gradients
+from ..model import Model
+from ..pipeline import analyze
 from .descent import Descent, Network
 from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section, WorkedExample
 from .render import markdown_escape, render
@@ -55,7 +55,7 @@ def explain(spec_source: Any, format: str = "txt", values: Mapping[str, Any] | N
         raise SpecError("--format", f'unknown format "{format}"', "use txt, md or html")
     if not 1 <= digits <= 17:
         raise SpecError("--digits", f"{digits} is out of range", "use 1 to 17")
-    gradients = differentiate(build_model(parse_spec(spec_source)))
+    gradients = analyze(spec_source).gradients
     return render(worked_example(gradients, values, steps, params), format, digits)
 
 

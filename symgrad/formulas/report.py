@@ -22,12 +22,10 @@ def formulas_report(spec_source: Any, params: Sequence[str] | None = None, expan
                     latex: bool = False, at: bool = False, values: Mapping[str, Any] | None = None,
                     digits: int = 6) -> str:
     """What ``python -m symgrad formulas`` prints: each dE/dp as labels, formulas, and values."""
-    from ..gradients import differentiate
-    from ..model import build_model
-    from ..spec import parse_spec
+    from ..pipeline import analyze
 
-    spec = parse_spec(spec_source)
-    gradients = differentiate(build_model(spec))
+    analysis = analyze(spec_source)
+    spec, gradients = analysis.spec, analysis.gradients
     if params is None and spec.n_parameters > 1000:
         return _layer_report(gradients, [option for option, given in (("--at", at), ("--expanded", expanded),
                                                                       ("--latex", latex)) if given])
