@@ -117,7 +117,7 @@ def _snapshot(folder):
     ["train", "mazur.json", "--epochs", "2", "--lr", "0.3"],
     ["train", "mazur.json", "--epochs", "2", "--backend", "numpy"],
     ["train", "mazur.json", "--epochs", "2", "--backend", "c"],
-    ["train", "mazur.json", "--epochs", "2", "--backend", "all"],
+    ["train", "mazur.json", "--epochs", "2", "--backend", "auto"],
     ["explain", "mazur.json", "--steps", "3"],
     ["formulas", "mazur.json", "--at", "initial"],
 ])
