@@ -107,6 +107,14 @@ def _parser() -> argparse.ArgumentParser:
                        "values and example, judged within the rounding of the digits you give")
     check.add_argument("--digits", type=int, default=6, help="significant digits of numbers shown (default 6)")
 
+    exercise = commands.add_parser("exercise", help="write backpropagation exercises: a question sheet, an answer "
+                                   "key, answers.json and a worked solution per exercise")
+    exercise.add_argument("--seed", type=int, required=True, help="the same seed gives the same exercises")
+    exercise.add_argument("--out", required=True, metavar="DIR", help="the folder to write (created when missing)")
+    exercise.add_argument("--count", type=int, default=3, help="how many exercises (default 3, at most 50)")
+    exercise.add_argument("--format", default="md", choices=("md", "html"), help="Markdown or HTML (default md)")
+    exercise.add_argument("--digits", type=int, default=6, help="significant digits of the answers (default 6)")
+
     schema = commands.add_parser("schema", help="print the spec's JSON Schema")
     schema.add_argument("--out", metavar="FILE")
     return parser
@@ -126,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     try:
         return {"build": _build, "formulas": _formulas, "explain": _explain, "train": _train,
-                "check": _check, "schema": _schema}[args.command](args)
+                "check": _check, "exercise": _exercise, "schema": _schema}[args.command](args)
     except SymgradError as error:
         print(f"symgrad: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -208,6 +216,14 @@ def _check(args: argparse.Namespace) -> int:
         verdict = check_value(gradients, args.param, args.value, digits=args.digits)
     sys.stdout.write(str(verdict))
     return 0 if verdict.correct else 1
+
+
+def _exercise(args: argparse.Namespace) -> int:
+    from .exercise import write_exercises
+
+    written = write_exercises(args.seed, args.out, count=args.count, format=args.format, digits=args.digits)
+    print(f"wrote {len(written)} files to {args.out}: " + ", ".join(path.name for path in written))
+    return 0
 
 
 def _read_json(path: str) -> Any:
