@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Callable
 
 import sympy as sp
 
+from . import expression
+from .errors import SpecError
+
 if TYPE_CHECKING:
     from .spec import Activation, Loss
 
@@ -157,6 +160,34 @@ SPELLINGS: dict[type, Spelling] = {
 }
 
 
+#: The SymPy function behind each name a spec's formula may call (:mod:`symgrad.expression` checks them).
+FORMULA_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
+    "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "tanh": sp.tanh, "sigmoid": Sigmoid,
+    "softplus": Softplus, "erf": sp.erf, "max": sp.Max, "min": sp.Min,
+}
+
+
+def formula_expr(text: str, variables: dict[str, sp.Symbol], where: str) -> sp.Expr:
+    """A spec's formula, parsed and checked without SymPy by :mod:`symgrad.expression`, as SymPy in ``variables``."""
+    result = _sympy_of(expression.parse_formula(text, variables, where).tree, variables)
+    if result.has(sp.I, sp.zoo, sp.oo, -sp.oo, sp.nan):
+        raise SpecError(where, f"the formula {text!r} is complex, undefined or infinite once simplified",
+                        "check for division by zero, or the logarithm or square root of something negative")
+    return result
+
+
+def _sympy_of(node: expression.Node, variables: dict[str, sp.Symbol]) -> sp.Expr:
+    if isinstance(node, expression.Number):
+        return sp.Integer(int(node.text)) if node.integer else sp.Float(float(node.text))
+    if isinstance(node, expression.Variable):
+        return variables[node.name]
+    if isinstance(node, expression.Negate):
+        return -_sympy_of(node.operand, variables)
+    if isinstance(node, expression.Call):
+        return FORMULA_FUNCTIONS[node.function](*(_sympy_of(arg, variables) for arg in node.args))
+    return expression.OPERATORS[node.op](_sympy_of(node.left, variables), _sympy_of(node.right, variables))
+
+
 def _identity(x: sp.Expr) -> sp.Expr:
     return x
 
@@ -168,9 +199,7 @@ FORMULA_O, FORMULA_T = sp.symbols("o t", real=True)
 def activation_function(activation: "Activation") -> Callable[[sp.Expr], sp.Expr]:
     """The elementwise activation as a SymPy function of the net input (not softmax)."""
     if activation.name == "custom":
-        from .expression import parse_formula
-
-        formula = parse_formula(activation.formula, {"x": FORMULA_X}, "activation")
+        formula = formula_expr(activation.formula, {"x": FORMULA_X}, "activation")
         return lambda net: formula.xreplace({FORMULA_X: net})
     name, slope = activation.name, activation.slope
     table: dict[str, Callable[[sp.Expr], sp.Expr]] = {
@@ -199,9 +228,7 @@ def loss_term(loss: "Loss", o: sp.Expr, t: sp.Expr) -> sp.Expr:
     """One output's contribution to the per-example loss, before any averaging over outputs."""
     name = loss.name
     if name == "custom":
-        from .expression import parse_formula
-
-        formula = parse_formula(loss.formula, {"o": FORMULA_O, "t": FORMULA_T}, "loss")
+        formula = formula_expr(loss.formula, {"o": FORMULA_O, "t": FORMULA_T}, "$.loss.expr")
         return formula.xreplace({FORMULA_O: o, FORMULA_T: t})
     if name == "half_sse":
         return sp.Rational(1, 2) * (t - o) ** 2

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import keyword
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 from . import schema
 from .errors import SpecError, json_path
+from .files import FileTooLarge, read_limited
 
 #: Names a generated package may not take: importing it would shadow these.
 _RESERVED_PACKAGE_NAMES = frozenset(sys.stdlib_module_names) | {
@@ -214,15 +216,10 @@ def read_document(source: str | Path | dict[str, Any]) -> dict[str, Any]:
                             "use only dicts, lists, strings, finite numbers, booleans and None") from None
     path = Path(source)
     try:
-        size = path.stat().st_size
-    except OSError as error:
-        raise SpecError("$", f"cannot read the spec file {str(path)!r}: {error.strerror}",
-                        "check the path") from None
-    if size > _MAX_SPEC_BYTES:
-        raise SpecError("$", f"the spec file is {size} bytes, more than {_MAX_SPEC_BYTES}",
-                        "a spec describes a network; use counts instead of long name lists")
-    try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, _MAX_SPEC_BYTES).decode("utf-8")
+    except FileTooLarge:
+        raise SpecError("$", f"the spec file {str(path)!r} holds more than {_MAX_SPEC_BYTES:,} bytes",
+                        "a spec describes a network; use counts instead of long name lists") from None
     except UnicodeDecodeError as error:
         raise SpecError("$", f"the spec file is not UTF-8 text (byte {error.start})", "save it as UTF-8 JSON") from None
     except OSError as error:
@@ -244,14 +241,26 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; 1e999 would silently become infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:24]} is beyond the range of a float")
+    return value
+
+
 def _parse_json(text: str, where: str) -> dict[str, Any]:
+    text = text.removeprefix("\ufeff")  # the byte-order mark some Windows editors write is not JSON
     try:
-        document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+        document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                              object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as error:
         raise SpecError("$", f"{where} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
                         "fix the JSON syntax") from None
     except RecursionError:
         raise SpecError("$", f"{where} is nested too deeply", "a spec needs only a few levels of nesting") from None
+    except SpecError:
+        raise
     except ValueError as error:  # e.g. an integer literal with thousands of digits
         raise SpecError("$", f"{where} has a value Python cannot read: {error}", "use ordinary numbers") from None
     if not isinstance(document, dict):
@@ -519,9 +528,8 @@ def _resolve_loss(raw: str | dict[str, Any], output: Layer, output_index: int) -
 
 def _check_formula(text: str, variables: tuple[str, ...], where: tuple[str | int, ...]) -> None:
     from .expression import parse_formula
-    import sympy as sp
 
-    parse_formula(text, {name: sp.Symbol(name, real=True) for name in variables}, json_path(where))
+    parse_formula(text, variables, json_path(where))
 
 
 def _resolve_example(raw: dict[str, Any], n_inputs: int, n_outputs: int) -> Example:

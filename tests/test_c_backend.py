@@ -9,7 +9,6 @@ built in parallel threads up front, so the whole file stays fast.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +17,8 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import (E0, E1, E_AFTER_10000, MAZUR, OUTPUTS_AFTER_10000, W1_AFTER_ONE, W5_AFTER_ONE,
-                      assert_gradient_matches, random_problem)
+from helpers import (E0, E1, E_AFTER_10000, MAZUR, OUTPUTS_AFTER_10000, W1_AFTER_ONE, W5_AFTER_ONE,
+                     assert_backends_agree, assert_gradient_matches, random_problem, reference_numpy)
 from symgrad import compiler
 from symgrad.emit import c as c_emitter
 
@@ -48,11 +47,6 @@ def chain_spec(output: str, loss, rotate: int, dtype: str = "float64") -> dict:
             "optimizer": {"name": "sgd", "learning_rate": 0.1}, "dtype": dtype}
 
 
-def reference_numpy(module):
-    """The NumPy module of the same package (the C module re-exports its constants)."""
-    return importlib.import_module(module.__name__.rsplit(".", 1)[0] + ".numpy_backend")
-
-
 def _load_all(cases):
     with ThreadPoolExecutor(2) as pool:
         return list(pool.map(lambda case: symgrad.load(case[0], backend="c", form=case[1]), cases))
@@ -66,18 +60,6 @@ def family():
         for form in ("scalar", "vector"):
             cases.append((chain_spec(output, loss, rotate=index), form))
     return list(zip(cases, _load_all(cases)))
-
-
-def assert_backends_agree(c_module, theta, X, T, rtol=1e-12):
-    numpy_module = reference_numpy(c_module)
-    loss_c, grad_c = c_module.gradient(theta, X, T)
-    loss_n, grad_n = numpy_module.gradient(theta, X, T)
-    assert loss_c == pytest.approx(loss_n, rel=rtol, abs=1e-300)
-    scale = np.max(np.abs(grad_n))
-    worst = int(np.argmax(np.abs(grad_c - grad_n)))
-    assert abs(grad_c[worst] - grad_n[worst]) <= rtol * scale, (
-        f"dE/d{c_module.PARAMETER_NAMES[worst]}: C {grad_c[worst]!r}, NumPy {grad_n[worst]!r}")
-    np.testing.assert_allclose(c_module.forward(theta, X), numpy_module.forward(theta, X), rtol=rtol, atol=1e-300)
 
 
 def test_every_activation_loss_and_bias_mode_matches_differences_and_numpy(family):
@@ -232,7 +214,7 @@ def test_no_compiler_is_a_clear_error_and_all_falls_back(monkeypatch):
     spec["layers"] = spec["layers"][-1:]
     with pytest.raises(symgrad.BuildError, match="no C compiler"):
         symgrad.build(spec, backend="c")
-    with pytest.warns(UserWarning, match="no C compiler"):
+    with pytest.warns(symgrad.SymgradWarning, match="no C compiler"):
         module = symgrad.load(spec)
     assert module.BACKEND == "numpy"
 

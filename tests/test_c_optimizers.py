@@ -1,11 +1,11 @@
 """The C backend's optimizers, penalties and label smoothing against independent references.
 
-* Every optimizer configuration of test_optimizers (CONFIGS) runs 100 C steps that must agree with
+* Every optimizer configuration of tests/helpers.py (CONFIGS) runs 100 C steps that must agree with
   the NumPy backend of the same package (theta, state and losses, 1e-12 relative) and with the
   test's own Reference (torch.optim's documented rules); train with shuffled minibatches agrees
   with NumPy too, and a saved state (from either backend) resumes exactly.
 * Penalties (l1, l2, regularize_bias) and label smoothing: the C gradient matches central
-  differences of conftest's reference loss, and the NumPy module.
+  differences of the helpers' reference loss, and the NumPy module.
 * The state argument is checked like the NumPy module checks it (same exceptions, same words),
   and a stateful kernel still compiles and runs as strict standalone C99.
 
@@ -24,10 +24,9 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import assert_gradient_matches, central_differences, make_spec, random_problem
+from helpers import (CONFIGS, Reference, assert_backends_agree, assert_gradient_matches, central_differences,
+                     make_spec, random_problem, reference_numpy, steps_with_torch)
 from symgrad import compiler, rules
-from test_c_backend import assert_backends_agree, reference_numpy
-from test_optimizers import CONFIGS, Reference, steps_with_torch
 
 pytestmark = pytest.mark.skipif(compiler.unavailable_reason() is not None,
                                 reason=f"no C toolchain: {compiler.unavailable_reason()}")

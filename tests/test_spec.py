@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import MAZUR
+from helpers import MAZUR
 from symgrad import SpecError, parse_spec
 from symgrad.schema import SCHEMA
 

@@ -15,7 +15,7 @@ import jinja2
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..gradients import LOGP, Gradients, LayerRule
 from ..program import Block, Program, ScalarProgram
 
