@@ -1,8 +1,8 @@
 """Judging a hand-derived dE/dp: is the learner's formula the derivative, and if not, where not?
 
 A formula in the vocabulary that ``formulas`` and ``explain`` print (parameter and input names,
-``net_U``, ``out_U``, ``delta_U``, ``t_U``, numbers, ``+ - * / ** ^`` and the whitelist
-functions) is read by the safe parser, every intermediate is replaced by its definition, and the
+``net_U``, ``out_U``, ``delta_U``, ``t_U``, numbers, ``+ - * / ** ^``, the whitelist functions
+and ``step``/``leaky_step``) is read by the safe parser, every intermediate is replaced by its definition, and the
 result is compared with symgrad's dE/dp as functions of the parameters, inputs and targets:
 symbolically where a cheap expansion settles it, and always at the spec's own numbers and at
 random points evaluated to 50 digits, so a wrong formula is never called correct.  When the
@@ -19,9 +19,10 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 import sympy as sp
 
+from . import rules
 from .errors import SpecError
-from .expression import FUNCTIONS, parse_formula
-from .formulas import ChainRule, Factor, chain_rule, format_number, to_text
+from .expression import FUNCTIONS
+from .formulas import ChainRule, chain_rule, format_number, to_text
 from .gradients import Gradients
 from .model import display_name
 from .schema import suggest
@@ -31,6 +32,12 @@ DIGITS = 50
 TOLERANCE = sp.Float("1e-30", DIGITS)
 RANDOM_POINTS = 12
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: What ``formulas`` prints beyond the spec's function whitelist: the kinks' derivatives.
+DERIVATIVE_FUNCTIONS = {
+    "step": (1, lambda x: 1.0 if x > 0 else 0.0, rules.Step),
+    "leaky_step": (2, lambda x, slope: 1.0 if x > 0 else slope, rules.LeakyStep),
+}
 
 
 @dataclass(frozen=True)
@@ -71,13 +78,13 @@ def read_formula(text: str, gradients: Gradients) -> sp.Expr:
     text = text.replace("^", "**")
     for match in _NAME.finditer(text):
         word = match.group()
-        if word not in names and word not in FUNCTIONS:
+        if word not in names and word not in FUNCTIONS and word not in DERIVATIVE_FUNCTIONS:
             same_letters = [name for name in names if name.lower() == word.lower()]
             hint = f' (did you mean "{same_letters[0]}"?)' if same_letters else suggest(word, list(names))
             raise SpecError("FORMULA", f'unknown name "{word}" at position {match.start()}' + hint,
                             "use parameter and input names, net_U, out_U, delta_U and t_U for a unit U, "
-                            "numbers and the functions " + ", ".join(FUNCTIONS))
-    return parse_formula(text, names, "FORMULA")
+                            "numbers and the functions " + ", ".join([*FUNCTIONS, *DERIVATIVE_FUNCTIONS]))
+    return rules.formula_expr(text, names, "FORMULA", DERIVATIVE_FUNCTIONS)
 
 
 def _points(gradients: Gradients, count: int, seed: int) -> list[dict[sp.Symbol, sp.Expr]]:
@@ -95,8 +102,10 @@ def _points(gradients: Gradients, count: int, seed: int) -> list[dict[sp.Symbol,
     rng = np.random.default_rng(seed)
     on_simplex = spec.loss.name == "cross_entropy"  # softmax's delta o - t holds where the targets sum to 1
     for _ in range(count):
-        point = {s: sp.Rational(int(v), 1000) for s, v in zip(model.parameters, rng.integers(-1500, 1500, len(model.parameters)))}
-        point.update({s: sp.Rational(int(v), 1000) for s, v in zip(model.inputs, rng.integers(-2000, 2000, len(model.inputs)))})
+        thousandths = rng.integers(-1500, 1500, len(model.parameters))
+        point = {s: sp.Rational(int(v), 1000) for s, v in zip(model.parameters, thousandths)}
+        thousandths = rng.integers(-2000, 2000, len(model.inputs))
+        point.update({s: sp.Rational(int(v), 1000) for s, v in zip(model.inputs, thousandths)})
         if on_simplex:
             weights = rng.integers(1, 1000, len(model.targets))
             targets = [sp.Rational(int(w), int(weights.sum())) for w in weights]

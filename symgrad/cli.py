@@ -213,16 +213,14 @@ def _explain(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from .check import check_formula, check_value
     from .errors import SpecError
-    from .gradients import differentiate
-    from .model import build_model
-    from .spec import parse_spec
+    from .pipeline import analyze
 
     if (args.formula is None) == (args.value is None):
         raise SpecError("check", "give either a FORMULA or --value NUMBER (one of them)",
                         "e.g. check SPEC --param w5 'delta_o1*out_h1', or check SPEC --param w5 --value 0.0822")
     if not 1 <= args.digits <= 17:
         raise SpecError("--digits", f"{args.digits} is out of range", "use 1 to 17")
-    gradients = differentiate(build_model(parse_spec(args.spec)))
+    gradients = analyze(args.spec).gradients
     if args.formula is not None:
         verdict = check_formula(gradients, args.param, args.formula, digits=args.digits)
     else:

@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MAZUR, ROOT
-from symgrad import SpecError, parse_spec
+from helpers import MAZUR, ROOT
+from symgrad import SpecError
 from symgrad.check import check_formula, check_value
-from symgrad.gradients import differentiate
-from symgrad.model import build_model
+from symgrad.pipeline import analyze
 
 
 def _gradients(spec):
-    return differentiate(build_model(parse_spec(spec)))
+    return analyze(spec).gradients
 
 
 SOFTMAX = {
@@ -44,6 +43,13 @@ CUSTOM = {
     "layers": [{"units": ["h1"], "activation": {"expr": "x/(1+abs(x))"}, "weights": [["a"]], "bias": "none"},
                {"units": ["o1"], "activation": "linear", "weights": [["e"]], "bias": "none"}],
     "loss": {"expr": "(o-t)**4/4"},
+}
+
+RELU = {
+    "name": "relu_net", "inputs": ["x1", "x2"],
+    "layers": [{"units": ["h1", "h2"], "activation": "relu", "weights": [["a", "b"], ["c", "d"]]},
+               {"units": ["o1"], "activation": {"name": "leaky_relu", "slope": 0.1}, "weights": [["e", "f"]]}],
+    "loss": "half_sse",
 }
 
 RIGHT = [
@@ -69,6 +75,9 @@ RIGHT = [
     (TANH_MSE, "a", "((out_o1 - t_o1)*e + (out_o2 - t_o2)*g)*(1 - tanh(net_h1)^2)*x1"),
     (CUSTOM, "e", "(out_o1 - t_o1)^3*out_h1"),
     (CUSTOM, "a", "(out_o1 - t_o1)^3*e/(1 + abs(net_h1))^2*x1"),
+    (RELU, "e", "(out_o1 - t_o1)*leaky_step(net_o1, 0.1)*out_h1"),
+    (RELU, "a", "delta_o1*e*step(net_h1)*x1"),
+    (RELU, "a", "(out_o1 - t_o1)*leaky_step(net_o1, 0.1)*e*step(net_h1)*x1"),
 ]
 
 WRONG = [
@@ -88,6 +97,8 @@ WRONG = [
     (TANH_MSE, "e", "2*(out_o1 - t_o1)*out_h1 + 0.02*e", None),  # mse averages over the 2 outputs
     (TANH_MSE, "a", "((out_o1 - t_o1)*e + (out_o2 - t_o2)*g)*(1 - out_h1)*x1", None),
     (CUSTOM, "a", "(out_o1 - t_o1)^3*e/(1 + abs(net_h1))*x1", None),
+    (RELU, "e", "(out_o1 - t_o1)*out_h1", "dout_o1/dnet_o1"),  # right only where net_o1 > 0
+    (RELU, "a", "delta_o1*e*x1", None),  # relu's step is missing: right only where net_h1 > 0
 ]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, central_differences, reference_loss
+from helpers import ROOT, central_differences, reference_loss
 from symgrad.exercise import BIASES, HIDDEN, OPTIMIZERS, OUTPUTS, draw_spec, exercises, write_exercises
 
 

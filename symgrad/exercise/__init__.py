@@ -104,7 +104,7 @@ def draw_spec(rng: np.random.Generator, name: str) -> dict[str, Any]:
 
 def solve(spec: dict[str, Any]) -> Exercise:
     """The answers, from the generated module (NumPy backend, float64)."""
-    from ..loader import load
+    from ..pipeline import load
 
     module = load(spec, backend="numpy")
     theta = module.initial_parameters()
@@ -130,8 +130,8 @@ def exercises(seed: int, count: int = 3) -> list[Exercise]:
 
 def write_exercises(seed: int, out: str | Path, count: int = 3, format: str = "md", digits: int = 6) -> list[Path]:
     """The question sheet, the answer key, answers.json and a worked solution per exercise, in ``out``."""
-    from ..builder import write_atomic
     from ..explain import explain
+    from ..files import write_atomic
     from .render import render
 
     if format not in FORMATS:

@@ -9,9 +9,7 @@ import markupsafe
 
 from ..emit import template_environment
 from ..formulas import evaluate, format_number, point_from_spec
-from ..gradients import differentiate
-from ..model import build_model
-from ..spec import parse_spec
+from ..pipeline import analyze
 
 LOSS_WORDS = {
     "half_sse": "E = ½ Σₖ (tₖ − oₖ)², summed over the outputs",
@@ -59,7 +57,7 @@ def _layers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _context(item: Any, index: int, digits: int) -> dict[str, Any]:
     spec = item.spec
-    gradients = differentiate(build_model(parse_spec(spec)))
+    gradients = analyze(spec).gradients
     values = evaluate(gradients, point_from_spec(gradients))
     model = gradients.model
     units = [{"name": unit.name, "net": format_number(values[unit.net], digits),
