@@ -103,6 +103,27 @@ def _parser() -> argparse.ArgumentParser:
                        "(default: only the cache)")
     train.add_argument("--digits", type=int, default=6, help="significant digits of the errors shown (default 6)")
 
+    check = commands.add_parser("check", help="judge a hand-derived dE/dP: a formula (any equivalent form), or "
+                                "--value at the spec's numbers; exit 0 correct, 1 incorrect",
+                                description="Judge a hand-derived derivative. FORMULA uses the names that formulas "
+                                "and explain print: parameter and input names, net_U, out_U, delta_U and t_U for a "
+                                "unit U, numbers, + - * / ** ^ and exp log sqrt abs tanh sigmoid softplus erf max min. "
+                                "Put -- before a formula that starts with a minus sign.")
+    check.add_argument("spec")
+    check.add_argument("--param", required=True, metavar="P", help="the parameter whose dE/dP you derived")
+    check.add_argument("formula", nargs="?", metavar="FORMULA", help="your dE/dP for one example")
+    check.add_argument("--value", metavar="NUMBER", help="instead of a formula: your dE/dP at the spec's initial "
+                       "values and example, judged within the rounding of the digits you give")
+    check.add_argument("--digits", type=int, default=6, help="significant digits of numbers shown (default 6)")
+
+    exercise = commands.add_parser("exercise", help="write backpropagation exercises: a question sheet, an answer "
+                                   "key, answers.json and a worked solution per exercise")
+    exercise.add_argument("--seed", type=int, required=True, help="the same seed gives the same exercises")
+    exercise.add_argument("--out", required=True, metavar="DIR", help="the folder to write (created when missing)")
+    exercise.add_argument("--count", type=int, default=3, help="how many exercises (default 3, at most 50)")
+    exercise.add_argument("--format", default="md", choices=("md", "html"), help="Markdown or HTML (default md)")
+    exercise.add_argument("--digits", type=int, default=6, help="significant digits of the answers (default 6)")
+
     schema = commands.add_parser("schema", help="print the spec's JSON Schema")
     schema.add_argument("--out", metavar="FILE")
     return parser
@@ -110,13 +131,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse takes positionals in runs: check's FORMULA may come after --param P (or after --)
+        extra = extra[1:] if extra[0] == "--" else extra
+        if args.command == "check" and args.formula is None and len(extra) == 1:
+            args.formula = extra[0]
+        else:
+            parser.parse_args(argv)  # reports the unrecognized arguments as a usage error
     if args.command is None:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
         return {"build": _build, "formulas": _formulas, "explain": _explain, "train": _train,
-                "schema": _schema}[args.command](args)
+                "check": _check, "exercise": _exercise, "schema": _schema}[args.command](args)
     except SymgradError as error:
         print(f"symgrad: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -180,6 +207,33 @@ def _explain(args: argparse.Namespace) -> int:
     values = _read_json(args.at) if args.at is not None and args.at != "initial" else None
     _emit(explain(args.spec, format=args.format, values=values, steps=args.steps, digits=args.digits,
                   params=args.param), args.out)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .check import check_formula, check_value
+    from .errors import SpecError
+    from .pipeline import analyze
+
+    if (args.formula is None) == (args.value is None):
+        raise SpecError("check", "give either a FORMULA or --value NUMBER (one of them)",
+                        "e.g. check SPEC --param w5 'delta_o1*out_h1', or check SPEC --param w5 --value 0.0822")
+    if not 1 <= args.digits <= 17:
+        raise SpecError("--digits", f"{args.digits} is out of range", "use 1 to 17")
+    gradients = analyze(args.spec).gradients
+    if args.formula is not None:
+        verdict = check_formula(gradients, args.param, args.formula, digits=args.digits)
+    else:
+        verdict = check_value(gradients, args.param, args.value, digits=args.digits)
+    sys.stdout.write(str(verdict))
+    return 0 if verdict.correct else 1
+
+
+def _exercise(args: argparse.Namespace) -> int:
+    from .exercise import write_exercises
+
+    written = write_exercises(args.seed, args.out, count=args.count, format=args.format, digits=args.digits)
+    print(f"wrote {len(written)} files to {args.out}: " + ", ".join(path.name for path in written))
     return 0
 
 

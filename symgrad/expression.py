@@ -140,15 +140,20 @@ class ParsedFormula:
     tree: Node
 
 
-def parse_formula(text: str, variables: Iterable[str], where: str) -> ParsedFormula:
-    """``text`` as a checked tree in ``variables``; :class:`SpecError` at ``where`` (a JSON path) if it is not one."""
+def parse_formula(text: str, variables: Iterable[str], where: str,
+                  functions: dict[str, tuple[int, Callable[..., float]]] | None = None) -> ParsedFormula:
+    """``text`` as a checked tree in ``variables``; :class:`SpecError` at ``where`` (a JSON path) if it is not one.
+
+    ``functions`` (default :data:`FUNCTIONS`) is the whitelist of callable names with their arity
+    and float value; ``check`` adds the derivative helpers that ``formulas`` prints (step).
+    """
     names = tuple(variables)
     if not isinstance(text, str) or not text.strip():
         raise SpecError(where, "the formula is empty", "write an expression such as " + _example(names))
     if len(text) > MAX_LENGTH:
         raise SpecError(where, f"the formula has {len(text)} characters, more than {MAX_LENGTH}",
                         "write a shorter formula")
-    parser = _Parser(_tokens(text, where), names, where)
+    parser = _Parser(_tokens(text, where), names, where, FUNCTIONS if functions is None else functions)
     tree = parser.sum(0)
     if parser.peek() is not None:
         token = parser.peek()
@@ -203,8 +208,10 @@ def _shown(value: float) -> str:
 
 
 class _Parser:
-    def __init__(self, tokens: list[_Token], variables: tuple[str, ...], where: str) -> None:
+    def __init__(self, tokens: list[_Token], variables: tuple[str, ...], where: str,
+                 functions: dict[str, tuple[int, Callable[..., float]]]) -> None:
         self.tokens = tokens
+        self.functions = functions
         self.index = 0
         self.variables = variables
         self.where = where
@@ -300,10 +307,10 @@ class _Parser:
     def name(self, token: _Token, depth: int) -> Node:
         following = self.peek()
         if following is not None and following.text == "(":
-            if token.text not in FUNCTIONS:
+            if token.text not in self.functions:
                 raise self.fail(f"unknown function {token.text!r} at position {token.position}",
-                                "the functions allowed are: " + ", ".join(FUNCTIONS))
-            arity, value = FUNCTIONS[token.text]
+                                "the functions allowed are: " + ", ".join(self.functions))
+            arity, value = self.functions[token.text]
             self.take("(")
             args = [self.sum(self._deeper(depth))]
             while (comma := self.peek()) is not None and comma.text == ",":
@@ -319,11 +326,11 @@ class _Parser:
             return self.sized(Call(constant, degree, 1 + sum(a.size for a in args), token.text, tuple(args)))
         if token.text in self.variables:
             return Variable(None, 1, 1, token.text)
-        if token.text in FUNCTIONS:
+        if token.text in self.functions:
             raise self.fail(f"{token.text!r} at position {token.position} is a function",
                             f"call it: {token.text}(...)")
         raise self.fail(f"unknown name {token.text!r} at position {token.position}",
-                        f"the formula may use {', '.join(self.variables)} and the functions {', '.join(FUNCTIONS)}")
+                        f"the formula may use {', '.join(self.variables)} and the functions {', '.join(self.functions)}")
 
     def operation(self, token: _Token, left: Node, right: Node) -> Node:
         op = token.text

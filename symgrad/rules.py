@@ -167,25 +167,34 @@ FORMULA_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
 }
 
 
-def formula_expr(text: str, variables: dict[str, sp.Symbol], where: str) -> sp.Expr:
-    """A spec's formula, parsed and checked without SymPy by :mod:`symgrad.expression`, as SymPy in ``variables``."""
-    result = _sympy_of(expression.parse_formula(text, variables, where).tree, variables)
+def formula_expr(text: str, variables: dict[str, sp.Symbol], where: str,
+                 extra: dict[str, tuple[int, Callable[..., float], Callable[..., sp.Expr]]] | None = None) -> sp.Expr:
+    """A spec's formula, parsed and checked without SymPy by :mod:`symgrad.expression`, as SymPy in ``variables``.
+
+    ``extra`` adds functions beyond the spec's whitelist: name -> (arity, float value, SymPy function).
+    """
+    extra = extra or {}
+    functions = {**expression.FUNCTIONS, **{name: (arity, value) for name, (arity, value, _) in extra.items()}}
+    builders = {**FORMULA_FUNCTIONS, **{name: build for name, (_, _, build) in extra.items()}}
+    result = _sympy_of(expression.parse_formula(text, variables, where, functions).tree, variables, builders)
     if result.has(sp.I, sp.zoo, sp.oo, -sp.oo, sp.nan):
         raise SpecError(where, f"the formula {text!r} is complex, undefined or infinite once simplified",
                         "check for division by zero, or the logarithm or square root of something negative")
     return result
 
 
-def _sympy_of(node: expression.Node, variables: dict[str, sp.Symbol]) -> sp.Expr:
+def _sympy_of(node: expression.Node, variables: dict[str, sp.Symbol],
+              builders: dict[str, Callable[..., sp.Expr]] = FORMULA_FUNCTIONS) -> sp.Expr:
     if isinstance(node, expression.Number):
         return sp.Integer(int(node.text)) if node.integer else sp.Float(float(node.text))
     if isinstance(node, expression.Variable):
         return variables[node.name]
     if isinstance(node, expression.Negate):
-        return -_sympy_of(node.operand, variables)
+        return -_sympy_of(node.operand, variables, builders)
     if isinstance(node, expression.Call):
-        return FORMULA_FUNCTIONS[node.function](*(_sympy_of(arg, variables) for arg in node.args))
-    return expression.OPERATORS[node.op](_sympy_of(node.left, variables), _sympy_of(node.right, variables))
+        return builders[node.function](*(_sympy_of(arg, variables, builders) for arg in node.args))
+    return expression.OPERATORS[node.op](_sympy_of(node.left, variables, builders),
+                                         _sympy_of(node.right, variables, builders))
 
 
 def _identity(x: sp.Expr) -> sp.Expr:
