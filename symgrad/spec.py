@@ -21,8 +21,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from . import schema
+from . import optimizers, schema
 from .errors import SpecError, json_path
+from .optimizers import Optimizer
 
 #: Names a generated package may not take: importing it would shadow these.
 _RESERVED_PACKAGE_NAMES = frozenset(sys.stdlib_module_names) | {
@@ -81,27 +82,6 @@ class Loss:
     reduction: Literal["mean", "sum"] = "mean"
     formula: str = ""  # custom only: one output's term in o and t
     label_smoothing: float = 0.0  # cross_entropy only
-
-
-@dataclass(frozen=True)
-class Optimizer:
-    """An optimizer and its options, with PyTorch's names and defaults."""
-
-    name: str = "sgd"
-    learning_rate: float = 0.1
-    momentum: float = 0.0
-    dampening: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    alpha: float = 0.99
-    eps: float = 1e-8
-    beta1: float = 0.9
-    beta2: float = 0.999
-
-    @property
-    def stateful(self) -> bool:
-        """Whether the optimizer keeps state between steps (so step needs a state array)."""
-        return self.name != "sgd" or self.momentum != 0
 
 
 @dataclass(frozen=True)
@@ -365,7 +345,7 @@ def _resolve(doc: dict[str, Any]) -> Spec:
 
 def _resolve_optimizer(raw: dict[str, Any]) -> Optimizer:
     name = raw["name"]
-    allowed = schema.OPTIMIZER_OPTIONS[name]
+    allowed = optimizers.OPTIMIZERS[name].options
     for key in raw:
         if key not in ("name", "learning_rate") + allowed:
             raise SpecError(json_path(("optimizer", key)), f'{name} has no option "{key}"',
@@ -373,19 +353,7 @@ def _resolve_optimizer(raw: dict[str, Any]) -> Optimizer:
     if raw.get("nesterov") and (raw.get("momentum", 0) <= 0 or raw.get("dampening", 0) != 0):
         raise SpecError(json_path(("optimizer", "nesterov")), "Nesterov momentum needs momentum > 0 and dampening 0",
                         'set "momentum" (e.g. 0.9), or remove "nesterov"')
-    beta1, beta2 = raw.get("betas", (0.9, 0.999))
-    return Optimizer(
-        name=name,
-        learning_rate=float(raw["learning_rate"]),
-        momentum=float(raw.get("momentum", 0.0)),
-        dampening=float(raw.get("dampening", 0.0)),
-        nesterov=bool(raw.get("nesterov", False)),
-        weight_decay=float(raw.get("weight_decay", 0.01 if name == "adamw" else 0.0)),
-        alpha=float(raw.get("alpha", 0.99)),
-        eps=float(raw.get("eps", 1e-8)),
-        beta1=float(beta1),
-        beta2=float(beta2),
-    )
+    return optimizers.resolve(raw)
 
 
 def _names_or_count(value: int | list[str], make_name: Any) -> tuple[str, ...]:

@@ -299,39 +299,16 @@ def emit_c(program: Program, initial: np.ndarray, gradients: Gradients) -> dict[
 
 
 def _optimizer_context(spec, printer: CCodePrinter) -> dict[str, Any]:
-    """The optimizer's rule and constants as C literals, computed as the NumPy backend computes them.
-
-    Derived constants (1 - dampening, 1 - alpha, 1 - beta, lr * weight_decay) are taken in Python
-    double, as the NumPy module's literals are, so both backends round alike.  The state layout
-    is the NumPy module's STATE_LAYOUT.
-    """
-    from ..numpy import OPTIMIZER_DOCS, state_layout
-
+    """The optimizer's rule and its constants (:meth:`Optimizer.constants`) as C literals."""
     opt = spec.optimizer
-    if opt.name not in OPTIMIZER_DOCS:  # the name becomes a C string: only the known ones
-        raise InternalError(f"the C emitter got an unknown optimizer {opt.name!r}")
-    layout = state_layout(spec)
-    literal = printer.literal
-    constants: dict[str, str | None] = dict.fromkeys(
-        ("one_minus_dampening", "alpha", "one_minus_alpha", "beta1", "one_minus_beta1", "beta2",
-         "one_minus_beta2", "eps", "decoupled_decay"))
-    constants.update(weight_decay=literal(opt.weight_decay) if opt.weight_decay else None,
-                     momentum=literal(opt.momentum) if opt.momentum else None)
-    if opt.name == "sgd":
-        constants["one_minus_dampening"] = literal(1 - opt.dampening)
-    elif opt.name == "rmsprop":
-        constants.update(alpha=literal(opt.alpha), one_minus_alpha=literal(1 - opt.alpha), eps=literal(opt.eps))
-    else:
-        constants.update(beta1=literal(opt.beta1), one_minus_beta1=literal(1 - opt.beta1),
-                         beta2=literal(opt.beta2), one_minus_beta2=literal(1 - opt.beta2), eps=literal(opt.eps))
-        if opt.name == "adamw":
-            constants["weight_decay"] = None  # decoupled: theta *= 1 - lr * weight_decay instead
-            constants["decoupled_decay"] = literal(opt.learning_rate * opt.weight_decay)
+    layout = opt.state_layout(spec.n_parameters)
+    constants = {name: printer.literal(value) if value is not None else None
+                 for name, value in opt.constants().items()}
     return {
         "name": opt.name,
         "stateful": opt.stateful,
         "nesterov": opt.nesterov,
-        "doc": OPTIMIZER_DOCS[opt.name],
+        "doc": opt.rule.doc,
         "state_layout": layout,
         "state_size": sum(length for _, _, length in layout),
         **constants,

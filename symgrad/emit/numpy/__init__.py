@@ -100,6 +100,7 @@ def emit_numpy(program: Program, initial: np.ndarray, gradients: Gradients) -> d
     else:
         raise InternalError(f"the NumPy emitter got a {type(program).__name__}")
     frozen = set(spec.frozen)
+    layout = spec.optimizer.state_layout(spec.n_parameters)
     context = {
         "meta": provenance(program),
         "spec": spec,
@@ -110,13 +111,14 @@ def emit_numpy(program: Program, initial: np.ndarray, gradients: Gradients) -> d
         "trainable_mask": [0 if name in frozen else 1 for name in spec.parameter_names] if frozen else None,
         "initial": [repr(float(v)) for v in initial.astype(dtype)] if inline else None,
         "opt": spec.optimizer,
-        "plain_sgd": spec.optimizer.name == "sgd" and not spec.optimizer.momentum and not spec.optimizer.weight_decay,
+        "constants": spec.optimizer.constants(),
+        "plain_sgd": spec.optimizer.plain,
         "penalties": [{"start": a, "stop": b, "l1": l1, "l2": l2, "layer": k + 1}
                       for a, b, l1, l2, k in spec.penalized_slices()],
-        "optimizer_options": optimizer_options(spec),
-        "optimizer_doc": OPTIMIZER_DOCS[spec.optimizer.name],
-        "state_layout": state_layout(spec),
-        "state_size": sum(length for _, _, length in state_layout(spec)),
+        "optimizer_options": spec.optimizer.option_values(),
+        "optimizer_doc": spec.optimizer.rule.doc,
+        "state_layout": layout,
+        "state_size": sum(length for _, _, length in layout),
         "mean": spec.loss.reduction == "mean",
         "helpers": sorted(printer.helpers),
         "formulas": formulas,
@@ -124,40 +126,6 @@ def emit_numpy(program: Program, initial: np.ndarray, gradients: Gradients) -> d
     }
     files["numpy_backend.py"] = _TEMPLATES.get_template("module.py.jinja").render(context).encode()
     return files
-
-
-#: The rule each generated update follows, and where it is documented.
-OPTIMIZER_DOCS = {
-    "sgd": "SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): "
-           "https://pytorch.org/docs/stable/generated/torch.optim.SGD.html",
-    "rmsprop": "RMSprop as torch.optim.RMSprop (alpha, eps, momentum, weight_decay; not centered): "
-               "https://pytorch.org/docs/stable/generated/torch.optim.RMSprop.html",
-    "adam": "Adam with bias correction as torch.optim.Adam (betas, eps, weight_decay added to the gradient): "
-            "https://pytorch.org/docs/stable/generated/torch.optim.Adam.html",
-    "adamw": "AdamW as torch.optim.AdamW (decoupled weight decay, theta *= 1 - lr*weight_decay first): "
-             "https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html",
-}
-
-
-def optimizer_options(spec: Spec) -> list[tuple[str, object]]:
-    """The optimizer's options as the spec resolved them, for OPTIMIZER_OPTIONS."""
-    from ...schema import OPTIMIZER_OPTIONS
-
-    opt = spec.optimizer
-    values = {"momentum": opt.momentum, "dampening": opt.dampening, "nesterov": opt.nesterov,
-              "weight_decay": opt.weight_decay, "alpha": opt.alpha, "eps": opt.eps,
-              "betas": (opt.beta1, opt.beta2)}
-    return [(key, values[key]) for key in OPTIMIZER_OPTIONS[opt.name]]
-
-
-def state_layout(spec: Spec) -> list[tuple[str, int, int]]:
-    """The optimizer state array's parts: (PyTorch's name, first index, length); empty for plain SGD."""
-    opt, n = spec.optimizer, spec.n_parameters
-    if not opt.stateful:
-        return []
-    parts = {"sgd": ["momentum_buffer"], "rmsprop": ["square_avg"] + (["momentum_buffer"] if opt.momentum else []),
-             "adam": ["exp_avg", "exp_avg_sq"], "adamw": ["exp_avg", "exp_avg_sq"]}[opt.name]
-    return [("step", 0, 1)] + [(name, 1 + k * n, n) for k, name in enumerate(parts)]
 
 
 def name_groups(spec: Spec) -> list[dict[str, Any]]:
