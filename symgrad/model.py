@@ -183,9 +183,7 @@ class Model:
         layer = self.spec.layers[parameter.layer]
         if parameter.kind == "bias" and not layer.regularize_bias:
             return sp.S.Zero
-        symbol = self.parameter_symbol(name)
-        return sp.Float(layer.l2) * symbol ** 2 + sp.Float(layer.l1) * sp.Abs(symbol) if (layer.l1 or layer.l2) \
-            else sp.S.Zero
+        return rules.penalty_term(layer, self.parameter_symbol(name))
 
     @cached_property
     def example_loss(self) -> sp.Expr:
