@@ -61,14 +61,14 @@ def generate(spec: Spec, backends: tuple[str, ...] = ("numpy",), form: str = "au
     from .gradients import differentiate
     from .initialize import initial_parameters
     from .model import build_model
-    from .program import optimize
+    from .program import complete, optimize
 
     model = build_model(spec)
     gradients = differentiate(model)
-    program = optimize(gradients, form)
+    program = complete(optimize(gradients, form), gradients)
     initial = initial_parameters(spec)
     try:
-        files = emit_package(program, gradients, initial, backends)
+        files = emit_package(program, initial, backends)
         if "c" in backends:
             from .compiler import compile_package
             files.update(compile_package(files, spec.name, cache_root()))
@@ -77,7 +77,7 @@ def generate(spec: Spec, backends: tuple[str, ...] = ("numpy",), form: str = "au
             raise
         # --backend all: C where it works, with a warning where it does not
         warnings.warn(f"symgrad: building {spec.name} without the C backend: {error}", stacklevel=3)
-        files = emit_package(program, gradients, initial, tuple(b for b in backends if b != "c"))
+        files = emit_package(program, initial, tuple(b for b in backends if b != "c"))
     return program.form, files
 
 

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Callable
 
 import sympy as sp
 
+#: The template symbols of a layer's elementwise rules: net input, output, target, log-probability.
+Z, A, T, LOGP = sp.symbols("z a t logp", real=True)
+
 if TYPE_CHECKING:
     from .spec import Activation, Layer, Loss
 

@@ -21,7 +21,7 @@ import symgrad
 from conftest import (E0, E1, E_AFTER_10000, MAZUR, OUTPUTS_AFTER_10000, W1_AFTER_ONE, W5_AFTER_ONE,
                       assert_gradient_matches, random_problem)
 from symgrad import compiler
-from symgrad.emit import c as c_emitter
+from symgrad import program as program_stage
 
 pytestmark = pytest.mark.skipif(compiler.unavailable_reason() is not None,
                                 reason=f"no C toolchain: {compiler.unavailable_reason()}")
@@ -119,7 +119,7 @@ def test_custom_formulas_print_in_c():
 
 
 def test_forced_scalar_form_beyond_the_straight_line_limit_prints_loops(monkeypatch):
-    monkeypatch.setattr(c_emitter, "C_SCALAR_MAX", 10)
+    monkeypatch.setattr(program_stage, "C_SCALAR_MAX", 10)
     spec = chain_spec("sigmoid", "half_sse", 1)
     spec["layers"] = spec["layers"][:2]
     module = symgrad.load(spec, backend="c", form="scalar")

@@ -101,7 +101,7 @@ class _Layer:
         p = self.plan
         if p.bias_mode == "none":
             return 0.0
-        return theta[p.bias_offset:p.bias_offset + (p.n_out if p.bias_mode == "per_unit" else 1)]
+        return theta[p.bias_offset:p.bias_stop]
 
 
 class Network:

@@ -16,10 +16,9 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ... import rules
 from ...errors import InternalError
-from ...formulas import formula_texts, layer_formula_templates
-from ...gradients import A, LOGP, T, Z, Gradients
+from ...layout import name_groups
 from ...program import Program, ScalarProgram, VectorProgram
-from ...spec import BIAS_NAME, WEIGHT_NAME, Spec
+from ...rules import A, LOGP, T, Z
 from .. import output_rules, provenance, scalar_names, template_environment
 
 #: Above this many parameters the initial values go to initial.npy instead of the source.
@@ -82,7 +81,7 @@ class NumPyCodePrinter(NumPyPrinter):
         return text
 
 
-def emit_numpy(program: Program, initial: np.ndarray, gradients: Gradients) -> dict[str, bytes]:
+def emit_numpy(program: Program, initial: np.ndarray) -> dict[str, bytes]:
     """``numpy_backend.py`` (and ``initial.npy`` for large networks) for ``program``."""
     spec = program.spec
     dtype = np.dtype(spec.dtype)
@@ -93,10 +92,8 @@ def emit_numpy(program: Program, initial: np.ndarray, gradients: Gradients) -> d
     printer = NumPyCodePrinter()
     if isinstance(program, ScalarProgram):
         body = _scalar_context(program, printer)
-        formulas = {"kind": "table", "texts": formula_texts(gradients)}
     elif isinstance(program, VectorProgram):
         body = _vector_context(program, printer)
-        formulas = {"kind": "layers", "layers": layer_formula_templates(gradients)}
     else:
         raise InternalError(f"the NumPy emitter got a {type(program).__name__}")
     frozen = set(spec.frozen)
@@ -106,7 +103,7 @@ def emit_numpy(program: Program, initial: np.ndarray, gradients: Gradients) -> d
         "spec": spec,
         "dtype": spec.dtype,
         "parameter_names": spec.parameter_names,
-        "name_groups": name_groups(spec),
+        "name_groups": name_groups(spec.layers),
         "frozen": spec.frozen,
         "trainable_mask": [0 if name in frozen else 1 for name in spec.parameter_names] if frozen else None,
         "initial": [repr(float(v)) for v in initial.astype(dtype)] if inline else None,
@@ -121,29 +118,12 @@ def emit_numpy(program: Program, initial: np.ndarray, gradients: Gradients) -> d
         "state_size": sum(length for _, _, length in layout),
         "mean": spec.loss.reduction == "mean",
         "helpers": sorted(printer.helpers),
-        "formulas": formulas,
+        "formulas": {"kind": program.formulas.kind, "texts": dict(program.formulas.texts),
+                     "layers": program.formulas.layers},
         **body,
     }
     files["numpy_backend.py"] = _TEMPLATES.get_template("module.py.jinja").render(context).encode()
     return files
-
-
-def name_groups(spec: Spec) -> list[dict[str, Any]]:
-    """PARAMETER_NAMES in runs: names the spec generated become one comprehension per layer,
-    so a 784-256-10 module does not spell out 203,530 strings.  Names from the spec stay literal."""
-    groups: list[dict[str, Any]] = []
-    for k, layer in enumerate(spec.layers, start=1):
-        weights = WEIGHT_NAME.format(k=k, j="{j}", i="{i}")
-        if all(name == weights.format(j=j, i=i) for j, row in enumerate(layer.weights) for i, name in enumerate(row)):
-            groups.append({"pattern": weights, "loops": [("j", layer.n_out), ("i", layer.n_in)]})
-        else:
-            groups.append({"names": [name for row in layer.weights for name in row]})
-        biases = BIAS_NAME.format(k=k, j="{j}")
-        if layer.bias_mode == "per_unit" and all(name == biases.format(j=j) for j, name in enumerate(layer.biases)):
-            groups.append({"pattern": biases, "loops": [("j", layer.n_out)]})
-        elif layer.biases:
-            groups.append({"names": list(layer.biases)})
-    return groups
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -188,7 +168,7 @@ def _vector_context(program: VectorProgram, printer: NumPyCodePrinter) -> dict[s
             "w_stop": plan.bias_offset,
             "bias_mode": plan.bias_mode,
             "b_start": plan.bias_offset,
-            "b_stop": plan.bias_offset + {"per_unit": plan.n_out, "shared": 1, "none": 0}[plan.bias_mode],
+            "b_stop": plan.bias_stop,
             "input": "X" if plan.index == 0 else f"a{plan.index}",
             "activation": rule.activation,
             "units": ", ".join(plan.units[:4]) + (", ..." if len(plan.units) > 4 else ""),
