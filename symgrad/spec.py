@@ -30,7 +30,14 @@ from .optimizers import Optimizer
 _RESERVED_PACKAGE_NAMES = frozenset(sys.stdlib_module_names) | {
     "symgrad", "numpy", "sympy", "jinja2", "pytest", "hypothesis", "torch", "jax", "scipy",
 }
+#: Package names that the generated code itself uses, and why (a spec may not take them).
+_GENERATED_NAMES = {
+    "sg": "the C kernel's own helper functions are named sg_*",
+    "c_backend": "the package's C extension glue is c_backend.c",
+}
 _MAX_SPEC_BYTES = 64 * 1024 * 1024
+#: The largest finite float32 (np.finfo(np.float32).max): a float32 spec's initial values stay within it.
+FLOAT32_MAX = 3.4028234663852886e38
 
 #: Networks larger than this are refused unless the limit is raised (theta, its gradient, the
 #: optimizer state and the generated initial values each take 8 bytes per parameter).
@@ -276,6 +283,9 @@ def _resolve(doc: dict[str, Any]) -> Spec:
     if keyword.iskeyword(name) or name in _RESERVED_PACKAGE_NAMES:
         raise SpecError("$.name", f'"{name}" would shadow a Python keyword or module when imported',
                         "choose another package name")
+    if name in _GENERATED_NAMES:
+        raise SpecError("$.name", f'"{name}" clashes with a name of the generated code ({_GENERATED_NAMES[name]})',
+                        "choose another package name")
 
     inputs = _names_or_count(doc["inputs"], naming.input_name)
     layers: list[Layer] = []
@@ -302,6 +312,9 @@ def _resolve(doc: dict[str, Any]) -> Spec:
             raise SpecError(json_path(("initial", key)), f'"{key}" is not a parameter of this network'
                             + schema.suggest(key, sorted(parameter_names)),
                             "name a weight or bias from layers[*].weights or layers[*].bias")
+        if doc.get("dtype") == "float32" and abs(float(value)) > FLOAT32_MAX:
+            raise SpecError(json_path(("initial", key)), f"{value!r} is beyond the range of float32 (about ±3.4e38), "
+                            "so the generated code would hold inf", 'use a smaller value, or "dtype": "float64"')
         values.append((key, float(value)))
 
     frozen = tuple(doc.get("frozen", []))

@@ -270,3 +270,16 @@ def test_blocked_layer_loops_match_numpy_across_block_edges(tmp_path, n, batch):
     losses_n = numpy_module.train(theta_n, X, T, 3, batch_size=batch, shuffle=True, seed=5)
     np.testing.assert_allclose(losses_c, losses_n, rtol=1e-12)
     np.testing.assert_allclose(theta_c, theta_n, rtol=1e-11, atol=1e-12)
+
+
+# -- package names that are also C header names (issue 11, item 8) --------------------------------
+
+@pytest.mark.parametrize("name", ["limits", "stdint", "features", "stddef", "stdlib", "float"])
+def test_package_named_like_a_c_header_builds_and_matches(name):
+    """The package's own folder is searched only for #include "...", so <name>.h never shadows <name.h>."""
+    spec = {"name": name, "inputs": 2, "layers": [{"units": 3, "activation": "tanh"}, {"units": 2, "activation": "sigmoid"}],
+            "loss": "half_sse", "optimizer": {"name": "sgd", "learning_rate": 0.1}}
+    module = symgrad.load(spec, backend="c")
+    assert module.BACKEND == "c"
+    assert_gradient_matches(spec, module)
+    assert_backends_agree(module, *random_problem(spec, module))

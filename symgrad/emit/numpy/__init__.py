@@ -149,8 +149,33 @@ def _scalar_context(program: ScalarProgram, printer: NumPyCodePrinter) -> dict[s
     return {
         "form": "scalar",
         **scalar_names(program, printer),
+        **_broadcast_constants(program, printer),
         "gradient": gradient_lines,
     }
+
+
+def _broadcast_constants(program: ScalarProgram, printer: NumPyCodePrinter) -> dict[str, Any]:
+    """The forward and backward blocks and the loss, where a value that does not depend on the
+    example (a constant activation, a zero derivative) is made a column like every other value,
+    so that sums over the batch count it once per example."""
+    per_example = set(program.inputs) | set(program.targets)
+
+    def column(target: sp.Symbol | None, expr: sp.Expr) -> str:
+        text = printer.doprint(expr)
+        if expr.free_symbols & per_example:
+            per_example.add(target)
+            return text
+        per_example.add(target)
+        return f"np.full(X.shape[0], {text}, dtype=DTYPE)"
+
+    def blocks(parts):
+        return [{"title": block.title,
+                 "lines": [{"target": printer.doprint(a.target), "expr": column(a.target, a.expr), "comment": a.comment}
+                           for a in block.assignments]}
+                for block in parts]
+
+    forward = blocks(program.forward)
+    return {"forward": forward, "loss": column(None, program.loss.expr), "backward": blocks(program.backward)}
 
 
 def _vector_context(program: VectorProgram, printer: NumPyCodePrinter) -> dict[str, Any]:
@@ -172,10 +197,22 @@ def _vector_context(program: VectorProgram, printer: NumPyCodePrinter) -> dict[s
             "input": "X" if plan.index == 0 else f"a{plan.index}",
             "activation": rule.activation,
             "units": ", ".join(plan.units[:4]) + (", ..." if len(plan.units) > 4 else ""),
-            "forward": local.doprint(rule.forward) if rule.forward is not None else None,
+            "forward": _elementwise(local, rule.forward, f"z{k}"),
             "derivative": local.doprint(rule.derivative) if rule.derivative is not None else None,
         }
         layer.update(output_rules(rule, local))
+        for key in ("loss", "delta", "softmax_h"):  # a constant must still be one value per example and unit
+            expr = getattr(rule, key)
+            if layer.get(key) is not None and expr is not None and not expr.free_symbols:
+                layer[key] = _elementwise(local, expr, f"z{k}")
         printer.helpers |= local.helpers
         layers.append(layer)
     return {"form": "vector", "layers": layers}
+
+
+def _elementwise(printer: NumPyCodePrinter, expr: sp.Expr | None, like: str) -> str | None:
+    """An elementwise rule as NumPy; a constant one (``{"expr": "3"}``) as an array shaped like ``like``."""
+    if expr is None:
+        return None
+    text = printer.doprint(expr)
+    return text if expr.free_symbols else f"np.full_like({like}, {text})"
