@@ -283,3 +283,71 @@ def test_package_named_like_a_c_header_builds_and_matches(name):
     assert module.BACKEND == "c"
     assert_gradient_matches(spec, module)
     assert_backends_agree(module, *random_problem(spec, module))
+
+
+# -- threads (issue 11, item 12) -------------------------------------------------------------------
+
+_HAMMER = r'''
+import importlib, sys, threading
+import numpy as np
+import symgrad
+
+spec = {"name": "hammered", "inputs": 8, "layers": [{"units": 16, "activation": "tanh"},
+                                                  {"units": 3, "activation": "softmax"}],
+        "loss": "cross_entropy", "optimizer": {"name": "adam", "learning_rate": 0.01}}
+module = symgrad.load(spec, backend="c")
+kernel = importlib.import_module(module.__name__.rsplit(".", 1)[0] + "._c_kernel")
+rng = np.random.default_rng(0)
+n, epochs = 64, 40
+X = rng.normal(size=(n, 8))
+T = rng.dirichlet(np.ones(3), n)
+theta, state = module.initial_parameters(), module.initial_state()
+orders = np.array([rng.permutation(n) for _ in range(epochs)], dtype=np.dtype("long"))
+stop = threading.Event()
+outcomes = []
+
+def trainer():
+    while not stop.is_set():
+        try:
+            kernel.train(theta, X, T, epochs, 8, orders, state)
+            outcomes.append("ok")
+        except (ValueError, RuntimeError) as error:
+            outcomes.append(type(error).__name__)
+
+def stepper():
+    while not stop.is_set():
+        kernel.step(theta, X, T, state)
+        kernel.gradient(theta, X, T)
+        kernel.forward(theta, X)
+
+def scribbler():  # out-of-range row indices, written while the kernels run
+    k = 0
+    while not stop.is_set():
+        row, column = k % epochs, (k * 7) % n
+        orders[row, column] = 10**12 if k % 2 == 0 else column
+        k += 1
+
+threads = [threading.Thread(target=f) for f in (trainer, trainer, trainer, stepper, scribbler)]
+for thread in threads:
+    thread.start()
+import time
+time.sleep(float(sys.argv[1]))
+stop.set()
+for thread in threads:
+    thread.join()
+print(len(outcomes), sorted(set(outcomes)))
+'''
+
+
+def test_threads_changing_the_arguments_of_the_private_entry_points_cannot_crash(tmp_path):
+    """Trainers, a stepper and a thread that writes bad row indices into orders, all on one theta:
+    every call returns or raises, the interpreter survives (a data race on the numbers only)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "hammer.py"
+    script.write_text(_HAMMER)
+    result = subprocess.run([sys.executable, str(script), "3"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"the interpreter died ({result.returncode}): {result.stderr[-2000:]}"
+    count = int(result.stdout.split()[0])
+    assert count > 0, result.stdout
