@@ -167,13 +167,30 @@ static void sg_axpy(real *restrict y, const real *restrict a, real c, long n)
 #define BLOCK 16L
 #define TRANSPOSE_MIN 2L
 
+/* Where each layer's values sit: its weights W{k} and biases B{k} in theta (and grad); in the work
+ * space, for a block of examples, its net inputs Z{k}, outputs A{k}, deltas D{k} (softmax: S{k},
+ * each example's largest net input and log(sum of exp)), and W{k}^T in WT{k}. */
+#define W1_AT 0L /* layer 1: 32 x 64 weights */
+#define B1_AT 2048L
+#define Z1_AT 0L
+#define A1_AT 512L
+#define D1_AT 1024L
+#define WT1_AT 2048L
+#define W2_AT 2080L /* layer 2: 10 x 32 weights */
+#define B2_AT 2400L
+#define Z2_AT 1536L
+#define A2_AT 1696L
+#define D2_AT 1856L
+#define S2_AT 2016L
+#define WT2_AT 4096L
+
 /* WT{k} = W{k}^T for every layer: 64x32 inputs.  Tiled so that reads and writes both stay in cache. */
 static void digits_transpose(const real *theta, real *work)
 {
     long j, i, jj, ii;
     {
-        const real *const W = theta + 0L; /* W1: 32 x 64 */
-        real *const WT = work + 2048L;    /* WT1: 64 x 32 */
+        const real *const W = theta + W1_AT; /* W1: 32 x 64 */
+        real *const WT = work + WT1_AT;    /* WT1: 64 x 32 */
         for (jj = 0; jj < 32; jj += 16) {
             const long j_end = jj + 16 < 32 ? jj + 16 : 32;
             for (ii = 0; ii < 64; ii += 16) {
@@ -185,8 +202,8 @@ static void digits_transpose(const real *theta, real *work)
         }
     }
     {
-        const real *const W = theta + 2080L; /* W2: 10 x 32 */
-        real *const WT = work + 4096L;    /* WT2: 32 x 10 */
+        const real *const W = theta + W2_AT; /* W2: 10 x 32 */
+        real *const WT = work + WT2_AT;    /* WT2: 32 x 10 */
         for (jj = 0; jj < 10; jj += 16) {
             const long j_end = jj + 16 < 10 ? jj + 16 : 10;
             for (ii = 0; ii < 32; ii += 16) {
@@ -207,11 +224,11 @@ static void digits_block_forward(const real *theta, const real *const *xs, long 
     long r, j, i;
     {
         /* layer 1 (h1_0, h1_1, h1_2, h1_3, ...): tanh */
-        const real *const W1 = theta + 0L; /* 32 x 64 */
-        const real *const WT1 = work + 2048L; /* 64 x 32 */
-        const real *const b1 = theta + 2048L; /* one per unit */
-        real *const Z1 = work + 0L;
-        real *const A1 = work + 512L;
+        const real *const W1 = theta + W1_AT; /* 32 x 64 */
+        const real *const WT1 = work + WT1_AT; /* 64 x 32 */
+        const real *const b1 = theta + B1_AT; /* one per unit */
+        real *const Z1 = work + Z1_AT;
+        real *const A1 = work + A1_AT;
         for (r = 0; r < count; ++r) {
             const real *const in = xs[r];
             real *const z1 = Z1 + r * 32L;
@@ -260,14 +277,14 @@ static void digits_block_forward(const real *theta, const real *const *xs, long 
     }
     {
         /* layer 2 (o0, o1, o2, o3, ...): softmax */
-        const real *const W2 = theta + 2080L; /* 10 x 32 */
-        const real *const WT2 = work + 4096L; /* 32 x 10 */
-        const real *const b2 = theta + 2400L; /* one per unit */
-        real *const Z2 = work + 1536L;
-        real *const A2 = work + 1696L;
-        real *const S2 = work + 2016L;
+        const real *const W2 = theta + W2_AT; /* 10 x 32 */
+        const real *const WT2 = work + WT2_AT; /* 32 x 10 */
+        const real *const b2 = theta + B2_AT; /* one per unit */
+        real *const Z2 = work + Z2_AT;
+        real *const A2 = work + A2_AT;
+        real *const S2 = work + S2_AT;
         for (r = 0; r < count; ++r) {
-            const real *const in = work + 512L + r * 32L;
+            const real *const in = work + A1_AT + r * 32L;
             real *const z2 = Z2 + r * 10L;
             real *const a2 = A2 + r * 10L;
             if (transposed) {
@@ -325,11 +342,11 @@ static void digits_block_forward(const real *theta, const real *const *xs, long 
 /* The loss of example r of the block whose forward pass is in work. */
 static double digits_example_loss(const real *t, const real *work, long r)
 {
-    const real *const z2 = work + 1536L + r * N_OUTPUTS;
-    const real *const a2 = work + 1696L + r * N_OUTPUTS;
+    const real *const z2 = work + Z2_AT + r * N_OUTPUTS;
+    const real *const a2 = work + A2_AT + r * N_OUTPUTS;
     double total = 0;
     long j;
-    const real largest = work[2016L + 2 * r], log_sum = work[2016L + 2 * r + 1];
+    const real largest = work[S2_AT + 2 * r], log_sum = work[S2_AT + 2 * r + 1];
     (void)z2;
     (void)a2;
     for (j = 0; j < N_OUTPUTS; ++j) {
@@ -345,12 +362,12 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
     real *work, real *grad)
 {
     long r, j;
-    real *const Z1 = work + 0L;
-    real *const A1 = work + 512L;
-    real *const D1 = work + 1024L;
-    real *const Z2 = work + 1536L;
-    real *const A2 = work + 1696L;
-    real *const D2 = work + 1856L;
+    real *const Z1 = work + Z1_AT;
+    real *const A1 = work + A1_AT;
+    real *const D1 = work + D1_AT;
+    real *const Z2 = work + Z2_AT;
+    real *const A2 = work + A2_AT;
+    real *const D2 = work + D2_AT;
     (void)theta;
 
     /* output layer: D2 = dE/dZ2 */
@@ -360,7 +377,7 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
         real *const d2 = D2 + r * N_OUTPUTS;
         const real *const t = ts[r];
         real h_sum = 0;
-        const real largest = work[2016L + 2 * r], log_sum = work[2016L + 2 * r + 1];
+        const real largest = work[S2_AT + 2 * r], log_sum = work[S2_AT + 2 * r + 1];
         (void)largest;
         (void)log_sum;
         (void)z2;
@@ -370,7 +387,7 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
     }
     {
         /* dE/dW2 += d2 in^T, dE/db2 += d2: a row of dE/dW2 stays in cache over the block */
-        real *const gW = grad + 2080L;
+        real *const gW = grad + W2_AT;
         for (j = 0; j < 10; ++j) {
             real *const g = gW + j * 32L;
             const real *const dj = D2 + j; /* dj[r * 10]: example r's delta of unit j */
@@ -379,12 +396,12 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
                          dj[r * 10L], dj[(r + 1) * 10L], dj[(r + 2) * 10L], dj[(r + 3) * 10L], 32L);
             }
             for (; r < count; ++r) sg_axpy(g, A1 + (r) * 32L, dj[r * 10L], 32L);
-            for (r = 0; r < count; ++r) grad[2400L + j] += dj[r * 10L];
+            for (r = 0; r < count; ++r) grad[B2_AT + j] += dj[r * 10L];
         }
     }
     {
         /* layer 1: d1 = (W2^T d2) * da1/dz1, rows of W2 added in unit order */
-        const real *const W2 = theta + 2080L;
+        const real *const W2 = theta + W2_AT;
         long u;
         for (r = 0; r < count; ++r) {
             const real *const z1 = Z1 + r * 32L;
@@ -405,7 +422,7 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
     }
     {
         /* dE/dW1 += d1 in^T, dE/db1 += d1: a row of dE/dW1 stays in cache over the block */
-        real *const gW = grad + 0L;
+        real *const gW = grad + W1_AT;
         for (j = 0; j < 32; ++j) {
             real *const g = gW + j * 64L;
             const real *const dj = D1 + j; /* dj[r * 32]: example r's delta of unit j */
@@ -414,7 +431,7 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
                          dj[r * 32L], dj[(r + 1) * 32L], dj[(r + 2) * 32L], dj[(r + 3) * 32L], 64L);
             }
             for (; r < count; ++r) sg_axpy(g, xs[r], dj[r * 32L], 64L);
-            for (r = 0; r < count; ++r) grad[2048L + j] += dj[r * 32L];
+            for (r = 0; r < count; ++r) grad[B1_AT + j] += dj[r * 32L];
         }
     }
     (void)Z1;
@@ -449,7 +466,7 @@ void digits_forward(const real *theta, const real *X, long n, real *Y, real *scr
         const long count = digits_block_rows(X, 0, n, 0, start, xs, 0);
         digits_block_forward(theta, xs, count, transposed, work);
         for (r = 0; r < count; ++r) {
-            for (j = 0; j < N_OUTPUTS; ++j) Y[(start + r) * N_OUTPUTS + j] = work[1696L + r * N_OUTPUTS + j];
+            for (j = 0; j < N_OUTPUTS; ++j) Y[(start + r) * N_OUTPUTS + j] = work[A2_AT + r * N_OUTPUTS + j];
         }
     }
 }
