@@ -18,8 +18,6 @@ enum {
 #define WORK_SIZE 4416L /* reals of per-example work space after the gradient */
 #define LEARNING_RATE 0.2F
 #define STATE_SIZE 2411L /* reals of optimizer state (caller-owned) */
-#define MOMENTUM 0.9F
-#define ONE_MINUS_DAMPENING 1.0F
 
 int digits_n_inputs(void) { return N_INPUTS; }
 int digits_n_outputs(void) { return N_OUTPUTS; }
@@ -506,6 +504,10 @@ double digits_gradient(const real *theta, const real *X, const real *T, long n, 
 {
     return digits_batch(theta, X, T, n, rows, grad, scratch + N_PARAMETERS);
 }
+
+/* The optimizer's constants (symgrad/optimizers.py derives them in double, as the NumPy backend does). */
+#define MOMENTUM 0.9F
+#define ONE_MINUS_DAMPENING 1.0F
 
 /* SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
  * The state is step (state[0]), momentum_buffer (state[1 .. 2410]).
