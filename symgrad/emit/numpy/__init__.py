@@ -17,6 +17,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ... import rules
 from ...errors import InternalError
 from ...layout import name_groups
+from ...naming import code_name
 from ...program import Program, ScalarProgram, VectorProgram
 from ...rules import A, LOGP, T, Z
 from .. import output_rules, provenance, scalar_names, template_environment
@@ -120,6 +121,8 @@ def emit_numpy(program: Program, initial: np.ndarray) -> dict[str, bytes]:
         "helpers": sorted(printer.helpers),
         "formulas": {"kind": program.formulas.kind, "texts": dict(program.formulas.texts),
                      "layers": program.formulas.layers},
+        # each layer's inputs as FORMULAS names them: the network's inputs, then the units' outputs
+        "formula_inputs": [spec.inputs] + [[code_name("out", u) for u in layer.units] for layer in spec.layers[:-1]],
         **body,
     }
     files["numpy_backend.py"] = _TEMPLATES.get_template("module.py.jinja").render(context).encode()
