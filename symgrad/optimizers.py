@@ -5,7 +5,7 @@ options, its state layout, the derived constants its update reads, a reference s
 NumPy (what ``explain`` and the tests run) and its wording for explain and the docs.  The
 schema, spec parsing, both emitters and ``explain`` read it; the two templates print the
 update itself.  Adding an optimizer means a :class:`Rule` here and its update in
-``emit/numpy/module.py.jinja`` and ``emit/c/kernel.c.jinja``.  Learning-rate schedules
+``emit/numpy/module/update.py.jinja`` and ``emit/c/kernel/update.c.jinja``.  Learning-rate schedules
 (DESIGN.md section 10) belong here too, as another table beside :data:`OPTIMIZERS`.
 """
 
