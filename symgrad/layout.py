@@ -67,7 +67,8 @@ def name_groups(layers: Sequence["Layer"]) -> list[dict[str, Any]]:
     does not spell out 203,530 strings; names from the spec stay a list (``names``)."""
     groups: list[dict[str, Any]] = []
     for k, layer in enumerate(layers, start=1):
-        if all(name == naming.weight_name(k, j, i) for j, row in enumerate(layer.weights) for i, name in enumerate(row)):
+        weights = enumerate(layer.weights)
+        if all(name == naming.weight_name(k, j, i) for j, row in weights for i, name in enumerate(row)):
             groups.append({"head": naming.parameter_head("weight", k), "pattern": naming.weight_name(k, "{j}", "{i}"),
                            "loops": [("j", layer.n_out), ("i", layer.n_in)]})
         else:

@@ -250,7 +250,6 @@ def schema_properties() -> dict[str, Any]:
     properties = {}
     for option in OPTIONS.values():
         users = [rule.name for rule in OPTIMIZERS.values() if option.name in rule.options]
-        default = option.default
         shown = option.default_text or _json_text(option.default)
         description = option.description or f"{', '.join(users)} (default {shown}){option.note}."
         properties[option.name] = {**option.schema, "description": description}

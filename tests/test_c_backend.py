@@ -277,7 +277,8 @@ def test_blocked_layer_loops_match_numpy_across_block_edges(tmp_path, n, batch):
 @pytest.mark.parametrize("name", ["limits", "stdint", "features", "stddef", "stdlib", "float"])
 def test_package_named_like_a_c_header_builds_and_matches(name):
     """The package's own folder is searched only for #include "...", so <name>.h never shadows <name.h>."""
-    spec = {"name": name, "inputs": 2, "layers": [{"units": 3, "activation": "tanh"}, {"units": 2, "activation": "sigmoid"}],
+    spec = {"name": name, "inputs": 2,
+            "layers": [{"units": 3, "activation": "tanh"}, {"units": 2, "activation": "sigmoid"}],
             "loss": "half_sse", "optimizer": {"name": "sgd", "learning_rate": 0.1}}
     module = symgrad.load(spec, backend="c")
     assert module.BACKEND == "c"

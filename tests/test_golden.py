@@ -29,7 +29,7 @@ def test_vector_form_golden_copy_is_current(tmp_path):
         if data != committed[name]:
             if name.endswith(".npy"):
                 pytest.fail(f"generated/digits/{name} is out of date; regenerate with `{REGENERATE}`")
-            diff = "".join(difflib.unified_diff(committed[name].decode().splitlines(True), data.decode().splitlines(True),
-                                                f"generated/digits/{name}", "fresh build"))
+            old, new = committed[name].decode().splitlines(True), data.decode().splitlines(True)
+            diff = "".join(difflib.unified_diff(old, new, f"generated/digits/{name}", "fresh build"))
             pytest.fail(f"generated/digits/{name} is out of date; regenerate with `{REGENERATE}`\n{diff}")
     assert "vector form" in committed["numpy_backend.py"].decode()
