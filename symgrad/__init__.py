@@ -8,7 +8,8 @@ for the training step.  The pipeline's stages are public and each returns an imm
     model = build_model(spec)              # Model: named symbols per unit
     gradients = differentiate(model)       # Gradients: dE/dp by the chain rule
     program = optimize(gradients)          # Program: CSE'd assignments or layer rules
-    files = emit_package(program, ...)     # {path: bytes}, through Jinja2 templates
+    program = complete(program, gradients) # + formula texts and the C form (symgrad.program)
+    files = emit_package(program, initial) # {path: bytes}, through Jinja2 templates
 
 The modules are named after what each stage produces (spec, model, gradients, program, emit,
 builder, loader); ``pipeline`` is the driver that runs them in order: ``analyze`` up to the

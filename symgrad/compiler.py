@@ -176,7 +176,9 @@ def extension_suffix() -> str:
 
 def compile_command(source: str, output: str, include: list[str]) -> list[str]:
     """The command that compiles one translation unit ``source`` to the object file ``output``."""
-    return compiler() + compile_flags() + [f"-I{d}" for d in include_dirs() + include] + ["-c", source, "-o", output]
+    # the package's own folder only for #include "...": a package named stdint or limits must not shadow <stdint.h>
+    return (compiler() + compile_flags() + [f"-I{d}" for d in include_dirs()] + [f"-iquote{d}" for d in include]
+            + ["-c", source, "-o", output])
 
 
 def link_command(objects: list[str], output: str) -> list[str]:

@@ -80,12 +80,12 @@ def build(source: Source, out: str | Path | None = None, backend: str = "all", f
 def _generate(request: builder.Request, spec: Spec) -> tuple[builder.Request, dict[str, Any]]:
     """model -> differentiate -> optimize -> emit -> build; with ``--backend all``, NumPy alone
     (and a one-line warning) when the C build fails."""
-    from .program import optimize
+    from .program import complete, optimize
 
     gradients = analyze(spec).gradients
-    program = optimize(gradients, request.form)
+    program = complete(optimize(gradients, request.form), gradients)
     try:
-        return request, _emit_and_store(request, spec, program, gradients)
+        return request, _emit_and_store(request, spec, program)
     except BuildError as error:
         if not request.fallback:
             raise
@@ -93,16 +93,15 @@ def _generate(request: builder.Request, spec: Spec) -> tuple[builder.Request, di
                                      f"{str(error).splitlines()[0]} (build with --backend c for the whole message)"),
                       stacklevel=4)
         request = request.without_c()
-        return request, builder.cached(request) or _emit_and_store(request, spec, program, gradients)
+        return request, builder.cached(request) or _emit_and_store(request, spec, program)
 
 
-def _emit_and_store(request: builder.Request, spec: Spec, program: "Program",
-                    gradients: "Gradients") -> dict[str, Any]:
+def _emit_and_store(request: builder.Request, spec: Spec, program: "Program") -> dict[str, Any]:
     """emit -> build: the package's sources, compiled where needed and stored in the cache."""
     from .emit import emit_package
     from .initialize import initial_parameters
 
-    sources = emit_package(program, gradients, initial_parameters(spec), request.backends)
+    sources = emit_package(program, initial_parameters(spec), request.backends)
     return builder.store(request, spec, program.form, sources)
 
 

@@ -19,8 +19,11 @@ import sympy as sp
 from . import expression
 from .errors import SpecError
 
+#: The template symbols of a layer's elementwise rules: net input, output, target, log-probability.
+Z, A, T, LOGP = sp.symbols("z a t logp", real=True)
+
 if TYPE_CHECKING:
-    from .spec import Activation, Loss
+    from .spec import Activation, Layer, Loss
 
 
 class Sigmoid(sp.Function):
@@ -292,3 +295,13 @@ def simplest_product(expr: sp.Expr) -> sp.Expr:
 def softmax_jacobian(out_k: sp.Symbol, out_j: sp.Symbol, same_unit: bool) -> sp.Expr:
     """d out_k / d net_j for a softmax layer: out_k * (1 - out_j) on the diagonal, -out_k*out_j off it."""
     return out_k * ((1 if same_unit else 0) - out_j)
+
+
+def penalty_term(layer: "Layer", parameter: sp.Symbol) -> sp.Expr:
+    """What one parameter of ``layer`` adds to the loss: l2·p² + l1·|p| (0 when the layer has none).
+
+    The one SymPy spelling of the penalty; its derivative is ``sp.diff(penalty_term(...), p)``.
+    """
+    if not (layer.l1 or layer.l2):
+        return sp.S.Zero
+    return sp.Float(layer.l2) * parameter ** 2 + sp.Float(layer.l1) * sp.Abs(parameter)

@@ -16,6 +16,7 @@ import re
 import sys
 from typing import Any
 
+from . import optimizers
 from .errors import InternalError, SpecError, json_path
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus", "linear", "softmax")
@@ -23,14 +24,7 @@ LOSSES = ("half_sse", "sse", "mse", "cross_entropy", "binary_cross_entropy")
 REDUCTIONS = ("mean", "sum")
 BIAS_MODES = ("per_unit", "shared", "none")
 SCHEMES = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "uniform", "zeros")
-OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
-#: Which options each optimizer takes (PyTorch's names; defaults in symgrad.spec.OPTIMIZER_DEFAULTS).
-OPTIMIZER_OPTIONS = {
-    "sgd": ("momentum", "dampening", "nesterov", "weight_decay"),
-    "rmsprop": ("alpha", "eps", "momentum", "weight_decay"),
-    "adam": ("betas", "eps", "weight_decay"),
-    "adamw": ("betas", "eps", "weight_decay"),
-}
+OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
 DTYPES = ("float64", "float32")
 
 #: Largest count accepted for ``inputs`` or a layer's ``units`` (a spec is untrusted data).
@@ -169,20 +163,10 @@ SCHEMA: dict[str, Any] = {
             "required": ["name", "learning_rate"],
             "properties": {
                 "name": {"type": "string", "enum": list(OPTIMIZERS), "x-what": "optimizer",
-                         "description": "sgd, rmsprop, adam or adamw, with PyTorch's update rules and defaults."},
+                         "description": ", ".join(OPTIMIZERS[:-1]) + f" or {OPTIMIZERS[-1]}, "
+                                        "with PyTorch's update rules and defaults."},
                 "learning_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e6},
-                "momentum": {"type": "number", "minimum": 0, "maximum": 1,
-                             "description": "sgd, rmsprop (default 0)."},
-                "dampening": {"type": "number", "minimum": 0, "maximum": 1, "description": "sgd (default 0)."},
-                "nesterov": {"type": "boolean", "description": "sgd (default false); needs momentum > 0."},
-                "weight_decay": {"type": "number", "minimum": 0, "maximum": 1e6,
-                                 "description": "L2 penalty added to the gradient (adamw: decoupled decay); "
-                                                "default 0, adamw 0.01."},
-                "alpha": {"type": "number", "minimum": 0, "maximum": 1, "description": "rmsprop (default 0.99)."},
-                "eps": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
-                        "description": "rmsprop, adam, adamw (default 1e-8)."},
-                "betas": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 0.999999999},
-                          "minItems": 2, "maxItems": 2, "description": "adam, adamw (default [0.9, 0.999])."},
+                **optimizers.schema_properties(),
             },
         },
         "initial": {
@@ -312,7 +296,7 @@ def _check(value: Any, schema: dict[str, Any], path: tuple[str | int, ...], inhe
         raise SpecError(json_path(path), f"{describe(value)} is not a known {what}"
                         + (suggest(value, choices) if isinstance(value, str) else ""),
                         "use one of: " + ", ".join(choices))
-    if "pattern" in schema and not re.match(schema["pattern"], value):
+    if "pattern" in schema and not re.fullmatch(schema["pattern"], value):  # "$" alone lets "a\n" through
         what = schema.get("x-what", "value")
         raise SpecError(json_path(path), f"{describe(value)} is not a valid {what}", hint)
     _check_bounds(value, schema, path, hint)

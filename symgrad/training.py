@@ -150,7 +150,7 @@ _DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
 def _read_csv(path: Path, spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Locate]:
     """Numbers separated by commas, semicolons or tabs; errors name the file's own 1-based lines."""
     try:
-        text = read_limited(path, max_data_bytes()).decode("utf-8-sig")  # a byte-order mark is not part of the first cell
+        text = read_limited(path, max_data_bytes()).decode("utf-8-sig")  # a byte-order mark is no cell
     except OSError as error:
         raise DataError(f"{path}: cannot read it ({error.strerror or error}); check the path") from None
     except UnicodeDecodeError as error:

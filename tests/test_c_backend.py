@@ -20,7 +20,7 @@ import symgrad
 from helpers import (E0, E1, E_AFTER_10000, MAZUR, OUTPUTS_AFTER_10000, W1_AFTER_ONE, W5_AFTER_ONE,
                      assert_backends_agree, assert_gradient_matches, random_problem, reference_numpy)
 from symgrad import compiler
-from symgrad.emit import c as c_emitter
+from symgrad import program as program_stage
 
 pytestmark = pytest.mark.skipif(compiler.unavailable_reason() is not None,
                                 reason=f"no C toolchain: {compiler.unavailable_reason()}")
@@ -101,7 +101,7 @@ def test_custom_formulas_print_in_c():
 
 
 def test_forced_scalar_form_beyond_the_straight_line_limit_prints_loops(monkeypatch):
-    monkeypatch.setattr(c_emitter, "C_SCALAR_MAX", 10)
+    monkeypatch.setattr(program_stage, "C_SCALAR_MAX", 10)
     spec = chain_spec("sigmoid", "half_sse", 1)
     spec["layers"] = spec["layers"][:2]
     module = symgrad.load(spec, backend="c", form="scalar")
@@ -252,3 +252,85 @@ def test_blocked_layer_loops_match_numpy_across_block_edges(tmp_path, n, batch):
     losses_n = numpy_module.train(theta_n, X, T, 3, batch_size=batch, shuffle=True, seed=5)
     np.testing.assert_allclose(losses_c, losses_n, rtol=1e-12)
     np.testing.assert_allclose(theta_c, theta_n, rtol=1e-11, atol=1e-12)
+
+
+# -- package names that are also C header names (issue 11, item 8) --------------------------------
+
+@pytest.mark.parametrize("name", ["limits", "stdint", "features", "stddef", "stdlib", "float"])
+def test_package_named_like_a_c_header_builds_and_matches(name):
+    """The package's own folder is searched only for #include "...", so <name>.h never shadows <name.h>."""
+    spec = {"name": name, "inputs": 2,
+            "layers": [{"units": 3, "activation": "tanh"}, {"units": 2, "activation": "sigmoid"}],
+            "loss": "half_sse", "optimizer": {"name": "sgd", "learning_rate": 0.1}}
+    module = symgrad.load(spec, backend="c")
+    assert module.BACKEND == "c"
+    assert_gradient_matches(spec, module)
+    assert_backends_agree(module, *random_problem(spec, module))
+
+
+# -- threads (issue 11, item 12) -------------------------------------------------------------------
+
+_HAMMER = r'''
+import importlib, sys, threading
+import numpy as np
+import symgrad
+
+spec = {"name": "hammered", "inputs": 8, "layers": [{"units": 16, "activation": "tanh"},
+                                                  {"units": 3, "activation": "softmax"}],
+        "loss": "cross_entropy", "optimizer": {"name": "adam", "learning_rate": 0.01}}
+module = symgrad.load(spec, backend="c")
+kernel = importlib.import_module(module.__name__.rsplit(".", 1)[0] + "._c_kernel")
+rng = np.random.default_rng(0)
+n, epochs = 64, 40
+X = rng.normal(size=(n, 8))
+T = rng.dirichlet(np.ones(3), n)
+theta, state = module.initial_parameters(), module.initial_state()
+orders = np.array([rng.permutation(n) for _ in range(epochs)], dtype=np.dtype("long"))
+stop = threading.Event()
+outcomes = []
+
+def trainer():
+    while not stop.is_set():
+        try:
+            kernel.train(theta, X, T, epochs, 8, orders, state)
+            outcomes.append("ok")
+        except (ValueError, RuntimeError) as error:
+            outcomes.append(type(error).__name__)
+
+def stepper():
+    while not stop.is_set():
+        kernel.step(theta, X, T, state)
+        kernel.gradient(theta, X, T)
+        kernel.forward(theta, X)
+
+def scribbler():  # out-of-range row indices, written while the kernels run
+    k = 0
+    while not stop.is_set():
+        row, column = k % epochs, (k * 7) % n
+        orders[row, column] = 10**12 if k % 2 == 0 else column
+        k += 1
+
+threads = [threading.Thread(target=f) for f in (trainer, trainer, trainer, stepper, scribbler)]
+for thread in threads:
+    thread.start()
+import time
+time.sleep(float(sys.argv[1]))
+stop.set()
+for thread in threads:
+    thread.join()
+print(len(outcomes), sorted(set(outcomes)))
+'''
+
+
+def test_threads_changing_the_arguments_of_the_private_entry_points_cannot_crash(tmp_path):
+    """Trainers, a stepper and a thread that writes bad row indices into orders, all on one theta:
+    every call returns or raises, the interpreter survives (a data race on the numbers only)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "hammer.py"
+    script.write_text(_HAMMER)
+    result = subprocess.run([sys.executable, str(script), "3"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"the interpreter died ({result.returncode}): {result.stderr[-2000:]}"
+    count = int(result.stdout.split()[0])
+    assert count > 0, result.stdout

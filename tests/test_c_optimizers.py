@@ -304,11 +304,14 @@ def test_penalized_float32_kernels_follow_numpy():
 # -- custom formulas: every helper the rule table names exists in C --------------------------------
 
 def test_every_c_helper_of_the_rule_table_is_defined_in_the_kernel_template():
-    template = (Path(symgrad.__file__).parent / "emit" / "c" / "kernel.c.jinja").read_text()
+    folder = Path(symgrad.__file__).parent / "emit" / "c"
+    parts = [folder / "kernel.c.jinja", *sorted((folder / "kernel").glob("*.jinja"))]
+    template = "".join(path.read_text() for path in parts)
     helpers = {spelling.c_helper for spelling in rules.SPELLINGS.values() if spelling.c_helper}
     assert helpers, "the rule table names no C helper"
     for helper in sorted(helpers):
-        assert re.search(rf"static real {helper}\(", template), f"{helper} is not defined in kernel.c.jinja"
+        assert re.search(rf"static real {helper}\(", template), \
+            f"{helper} is not defined in kernel.c.jinja or its parts"
         assert f'"{helper}" in helpers' in template, f"{helper} is not guarded by its use"
 
 

@@ -79,3 +79,36 @@ def test_matches_torch_optim(config):
     frozen = module.PARAMETER_NAMES.index("W1_1_1")
     expected = steps_with_torch(torch, config, module, module, theta, X, T, frozen)
     np.testing.assert_allclose(theta, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_table_reference_step_matches_the_documented_rule(config):
+    """The optimizer table's NumPy step (what explain runs) against the test's own Reference."""
+    from symgrad.optimizers import resolve
+
+    options = resolve(config)
+    rng = np.random.default_rng(5)
+    theta = rng.normal(size=7)
+    reference, expected = Reference(config, theta.size), theta.copy()
+    state, trainable = {"step": 0}, np.ones(theta.size)
+    for _ in range(20):
+        grad = np.sin(3 * theta) + 0.5  # a gradient that depends on where theta is
+        expected = reference.step(expected, np.sin(3 * expected) + 0.5)
+        state["step"] += 1
+        theta, _ = options.rule.reference_step(options, theta, grad, state, trainable)
+    np.testing.assert_allclose(theta, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_table_state_layout_and_schema_agree_with_the_modules():
+    """Every optimizer's options in the schema are the table's, and STATE_LAYOUT comes from the table."""
+    from symgrad import schema
+    from symgrad.optimizers import OPTIMIZERS, resolve
+
+    properties = schema.SCHEMA["properties"]["optimizer"]["properties"]
+    assert set(properties) == {"name", "learning_rate"} | {o for rule in OPTIMIZERS.values() for o in rule.options}
+    assert schema.OPTIMIZERS == tuple(OPTIMIZERS)
+    for config in CONFIGS:
+        module = _problem(config)[0]
+        layout = resolve(config).state_layout(module.N_PARAMETERS)
+        assert tuple(tuple(part) for part in layout) == module.STATE_LAYOUT
+        assert module.STATE_SIZE == sum(length for _, _, length in layout)
