@@ -193,10 +193,9 @@ def from_torch(spec: Any, module: Any) -> np.ndarray:
         if (linear.bias is None) != (layer.bias_mode == "none") or layer.bias_mode == "shared":
             raise SpecError(f"$.layers[{k}].bias", f'Linear layer {k} cannot hold a "{layer.bias_mode}" bias',
                             "use per_unit biases with Linear(bias=True), none with Linear(bias=False)")
+    arrays = [(linear.weight.detach().cpu().numpy(), None if linear.bias is None else linear.bias.detach().cpu().numpy())
+              for linear in linears]
     for parameter in resolved.parameters:
-        linear = linears[parameter.layer]
-        if parameter.kind == "weight":
-            theta[parameter.index] = float(linear.weight[parameter.j, parameter.i])
-        else:
-            theta[parameter.index] = float(linear.bias[parameter.j])
+        weights, biases = arrays[parameter.layer]
+        theta[parameter.index] = weights[parameter.j, parameter.i] if parameter.kind == "weight" else biases[parameter.j]
     return theta.astype(resolved.dtype)
