@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import MAZUR, make_spec, random_problem
+from helpers import MAZUR, make_spec, random_problem
 from symgrad.interop import from_torch, to_onnx, to_torch
 
 CUSTOM = {"expr": "x/(1+abs(x)) + 0.1*sqrt(1+x**2) + max(x, 0)*0.5"}
