@@ -190,13 +190,14 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _formulas(args: argparse.Namespace) -> int:
     from .formulas import formulas_report
+    from .pipeline import analyze
 
     _check_out(args.out)
     _check_digits(args.digits)
     values = None
     if args.at is not None and args.at != "initial":
         values = _read_json(args.at)
-    text = formulas_report(args.spec, params=args.param, expanded=args.expanded, latex=args.latex,
+    text = formulas_report(analyze(args.spec).gradients, params=args.param, expanded=args.expanded, latex=args.latex,
                            at=args.at is not None, values=values, digits=args.digits)
     _emit(text, args.out)
     return 0
