@@ -8,7 +8,7 @@ for the training step.  The pipeline's stages are public and each returns an imm
     model = build_model(spec)              # Model: named symbols per unit
     gradients = differentiate(model)       # Gradients: dE/dp by the chain rule
     program = optimize(gradients)          # Program: CSE'd assignments or layer rules
-    program = complete(program, gradients) # + formula texts and the C form (symgrad.program)
+    program = complete(program, gradients, formulas)  # + FORMULAS and the C form (symgrad.program)
     files = emit_package(program, initial) # {path: bytes}, through Jinja2 templates
 
 The modules are named after what each stage produces (spec, model, gradients, program, emit,
@@ -34,6 +34,9 @@ _LAZY = {  # public name -> module; these import SymPy, which a cache hit never 
     "formula_texts": "formulas",
     "evaluate": "formulas",
     "point_from_spec": "formulas",
+    "to_torch": "interop",
+    "from_torch": "interop",
+    "to_onnx": "interop",
 }
 
 
@@ -46,6 +49,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "to_torch", "from_torch", "to_onnx",
     "__version__", "BuildError", "DataError", "InternalError", "SpecError", "SymgradError", "SymgradWarning", "Spec",
     "parse_spec", "build_model", "differentiate", "optimize", "emit_package", "analyze", "build", "load",
     "BuildResult", "chain_rule", "formula_texts", "evaluate", "point_from_spec",

@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
                        "the validation split")
     train.add_argument("--validation-split", type=float, default=0.0, metavar="F",
                        help="hold out this fraction of the examples (default 0)")
+    train.add_argument("--patience", type=int, default=None, metavar="K",
+                       help="stop when the validation loss has not improved for K epochs and keep the best "
+                       "epoch's parameters (needs --validation-split)")
     train.add_argument("--init", metavar="THETA.npz", help="start from parameters saved with --save")
     train.add_argument("--save", metavar="THETA.npz", help="save the trained parameters, the optimizer state and "
                        "the epoch count (so --init with the same --seed resumes exactly)")
@@ -187,13 +190,14 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _formulas(args: argparse.Namespace) -> int:
     from .formulas import formulas_report
+    from .pipeline import analyze
 
     _check_out(args.out)
     _check_digits(args.digits)
     values = None
     if args.at is not None and args.at != "initial":
         values = _read_json(args.at)
-    text = formulas_report(args.spec, params=args.param, expanded=args.expanded, latex=args.latex,
+    text = formulas_report(analyze(args.spec).gradients, params=args.param, expanded=args.expanded, latex=args.latex,
                            at=args.at is not None, values=values, digits=args.digits)
     _emit(text, args.out)
     return 0
@@ -260,6 +264,11 @@ def _check_train_options(args: argparse.Namespace) -> None:
             raise SpecError(name, f"{value} is too small", "use 1 or more")
     if args.seed is not None and args.seed < 0:
         raise SpecError("--seed", f"{args.seed} is negative", "use a whole number 0 or more")
+    if args.patience is not None:
+        if args.patience < 1:
+            raise SpecError("--patience", f"{args.patience} is too small", "use 1 or more epochs")
+        if not args.validation_split:
+            raise SpecError("--patience", "needs a validation set to watch", "add --validation-split F (e.g. 0.2)")
     _check_digits(args.digits)
     if args.save:
         check_output(args.save, "--save")
@@ -340,13 +349,25 @@ def _train(args: argparse.Namespace) -> int:
     batch_size = None if args.batch_size is None else min(args.batch_size, train_set.n)
     history = training.fit(module, theta, state, train_set, validation, args.epochs, batch_size,
                            shuffle=args.seed is not None, seed=args.seed, progress=progress,
-                           classification=classification, first_epoch=first_epoch)
+                           classification=classification, first_epoch=first_epoch, patience=args.patience)
+    trained = len(history.loss) if args.patience is None else (history.best_epoch or 0)
     after = module.loss(theta, train_set.X, train_set.T)
     d = args.digits
     print(result)
+    ran = len(history.loss)
     print(f"trained {spec.name} ({module.BACKEND} backend, {spec.optimizer.name}, learning rate "
-          f"{spec.optimizer.learning_rate:g}) for {args.epochs} epoch(s) on {train_set.n} example(s) "
-          f"in {history.seconds:.2f} s ({args.epochs * train_set.n / max(history.seconds, 1e-9):,.0f} examples/s)")
+          f"{spec.optimizer.learning_rate:g}) for {ran} epoch(s) on {train_set.n} example(s) "
+          f"in {history.seconds:.2f} s ({ran * train_set.n / max(history.seconds, 1e-9):,.0f} examples/s)")
+    if history.stopped_at is not None and history.best_epoch is None:
+        print(f"stopped early after epoch {history.stopped_at}: the validation loss never became a number; "
+              "kept the initial parameters")
+    elif history.stopped_at is not None:
+        print(f"stopped early after epoch {history.stopped_at}: the validation loss had not improved for "
+              f"{args.patience} epoch(s); kept epoch {history.best_epoch}'s parameters "
+              f"(validation loss {history.validation_loss[history.best_epoch - 1]:.{args.digits}g})")
+    elif history.best_epoch is not None and history.best_epoch < ran:
+        print(f"kept epoch {history.best_epoch}'s parameters, the best validation loss "
+              f"({history.validation_loss[history.best_epoch - 1]:.{args.digits}g})")
     print(f"error before: {before:.{d}g}")
     print(f"error after:  {after:.{d}g}")
     if classification:
@@ -357,7 +378,7 @@ def _train(args: argparse.Namespace) -> int:
         if classification:
             print(f"validation accuracy: {training.accuracy(module, theta, validation):.4f}")
     if args.save:
-        training.save_parameters(args.save, module, theta, state, epochs=first_epoch + args.epochs)
+        training.save_parameters(args.save, module, theta, state, epochs=first_epoch + trained)
         print(f"saved parameters: {args.save}")
     if args.plot:
         training.plot_history(args.plot, history, spec.name)

@@ -27,7 +27,7 @@ from .spec import Spec, parse_spec
 if TYPE_CHECKING:
     from .gradients import Gradients
     from .model import Model
-    from .program import Program
+    from .program import Formulas, Program
 
 Source = Spec | str | Path | dict[str, Any]
 
@@ -83,7 +83,8 @@ def _generate(request: builder.Request, spec: Spec) -> tuple[builder.Request, di
     from .program import complete, optimize
 
     gradients = analyze(spec).gradients
-    program = complete(optimize(gradients, request.form), gradients)
+    program = optimize(gradients, request.form)
+    program = complete(program, gradients, _formulas(program, gradients))
     try:
         return request, _emit_and_store(request, spec, program)
     except BuildError as error:
@@ -94,6 +95,17 @@ def _generate(request: builder.Request, spec: Spec) -> tuple[builder.Request, di
                       stacklevel=4)
         request = request.without_c()
         return request, builder.cached(request) or _emit_and_store(request, spec, program)
+
+
+def _formulas(program: "Program", gradients: "Gradients") -> "Formulas":
+    """The FORMULAS the generated module carries: every dE/dp's chain rule as text, or per-layer
+    templates that the module fills in on demand for a network printed as layer loops."""
+    from .formulas import formula_texts, layer_formula_templates
+    from .program import Formulas, formula_kind
+
+    if formula_kind(program) == "table":
+        return Formulas("table", texts=tuple(formula_texts(gradients).items()))
+    return Formulas("layers", layers=tuple(layer_formula_templates(gradients)))
 
 
 def _emit_and_store(request: builder.Request, spec: Spec, program: "Program") -> dict[str, Any]:

@@ -146,22 +146,21 @@ class Formulas:
     layers: tuple[dict[str, Any], ...] = ()
 
 
-def complete(program: Program, gradients: Gradients) -> Program:
-    """``program`` with its formula texts and its C form attached: what ``emit_package`` needs.
+def complete(program: Program, gradients: Gradients, formulas: Formulas) -> Program:
+    """``program`` with its formula texts (made by the driver, from symgrad.formulas) and its C
+    form attached: what ``emit_package`` needs.
 
     The C form is the program itself, except that a scalar program of more than C_SCALAR_MAX
     parameters is printed in C as layer loops, which keeps every generated C function bounded.
     """
-    from .formulas import formula_texts, layer_formula_templates
-
-    if isinstance(program, ScalarProgram):
-        formulas = Formulas("table", texts=tuple(formula_texts(gradients).items()))
-        c_form = _vector_program(gradients) if program.spec.n_parameters > C_SCALAR_MAX else None
-    else:
-        formulas = Formulas("layers", layers=tuple(layer_formula_templates(gradients)))
-        c_form = None
+    too_big = isinstance(program, ScalarProgram) and program.spec.n_parameters > C_SCALAR_MAX
     done = replace(program, formulas=formulas)
-    return replace(done, c_form=c_form or done)
+    return replace(done, c_form=_vector_program(gradients) if too_big else done)
+
+
+def formula_kind(program: Program) -> str:
+    """How FORMULAS is given: a table of texts for a scalar program, per-layer templates for a vector one."""
+    return "table" if isinstance(program, ScalarProgram) else "layers"
 
 
 def preferred_backends(program: Program, backends: tuple[str, ...]) -> list[str]:

@@ -278,6 +278,8 @@ class History:
     accuracy: list[float] = field(default_factory=list)
     validation_accuracy: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    best_epoch: int | None = None  # with patience: the 1-based epoch whose parameters were kept
+    stopped_at: int | None = None  # with patience: the epoch after which training stopped early
 
 
 class Progress:
@@ -327,12 +329,17 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 def fit(module: Any, theta: np.ndarray, state: np.ndarray, train: Dataset, validation: Dataset | None,
         epochs: int, batch_size: int | None, shuffle: bool, seed: int | None, progress: Progress,
-        classification: bool, first_epoch: int = 0) -> History:
+        classification: bool, first_epoch: int = 0, patience: int | None = None) -> History:
     """Train epoch by epoch (one ``module.train`` call each), recording the curves.
 
-    ``first_epoch`` is how many epochs the parameters have already had (when resuming).
+    ``first_epoch`` is how many epochs the parameters have already had (when resuming).  With
+    ``patience`` K (and a validation set), training stops once the validation loss has not gone
+    below its best for K epochs, and ``theta`` and ``state`` are put back to the best epoch's.
     """
+    if patience is not None and validation is None:
+        raise DataError("--patience needs a validation set to watch; add --validation-split F (e.g. 0.2)")
     history = History()
+    best_loss, best = math.inf, (theta.copy(), state.copy())
     started = time.perf_counter()
     for epoch in range(epochs):
         losses = module.train(theta, train.X, train.T, 1, batch_size=batch_size, shuffle=shuffle,
@@ -354,6 +361,15 @@ def fit(module: Any, theta: np.ndarray, state: np.ndarray, train: Dataset, valid
             progress.close()
             raise DataError(f"the loss became {history.loss[-1]} in epoch {epoch + 1}; lower the learning rate "
                             "(--lr) or check the data's scale")
+        if patience is not None:
+            if history.validation_loss[-1] < best_loss:
+                best_loss, history.best_epoch = history.validation_loss[-1], epoch + 1
+                best = (theta.copy(), state.copy())
+            elif epoch + 1 - (history.best_epoch or 0) >= patience:
+                history.stopped_at = epoch + 1
+                break
+    if patience is not None and history.best_epoch != len(history.loss):
+        theta[...], state[...] = best  # the best epoch's parameters and optimizer state, in place
     history.seconds = time.perf_counter() - started
     progress.close()
     return history

@@ -161,3 +161,29 @@ def test_onnx_without_the_package_says_how_to_install(monkeypatch: pytest.Monkey
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(symgrad.SpecError, match=r"pip install 'symgrad\[onnx\]'"):
         to_onnx(symgrad.parse_spec(str(MAZUR)))
+
+
+def test_export_onnx_writes_the_trained_parameters(tmp_path) -> None:
+    pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    from symgrad.interop import export_onnx
+    from symgrad.training import save_parameters
+
+    module = symgrad.load(str(MAZUR), backend="numpy")
+    theta = module.initial_parameters()
+    X = np.array([[0.05, 0.10]])
+    T = np.array([[0.01, 0.99]])
+    module.train(theta, X, T, 50)
+    save_parameters(tmp_path / "theta.npz", module, theta, module.initial_state(), epochs=50)
+    size = export_onnx(str(MAZUR), tmp_path / "mazur.onnx", tmp_path / "theta.npz")
+    assert size == (tmp_path / "mazur.onnx").stat().st_size
+    (outputs,) = _session((tmp_path / "mazur.onnx").read_bytes()).run(None, {"X": X})
+    np.testing.assert_allclose(outputs, module.forward(theta, X), rtol=1e-12)
+    other = tmp_path / "other.npz"
+    np.savez(other, theta=np.zeros(3), parameter_names=np.array(["a", "b", "c"]))
+    with pytest.raises(symgrad.DataError, match="10 parameters"):
+        export_onnx(str(MAZUR), tmp_path / "bad.onnx", other)
+    assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_the_package_face_offers_the_bridges() -> None:
+    assert symgrad.to_torch is to_torch and symgrad.from_torch is from_torch and symgrad.to_onnx is to_onnx

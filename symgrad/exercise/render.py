@@ -7,9 +7,9 @@ from typing import Any
 
 import markupsafe
 
-from ..emit import template_environment
 from ..formulas import evaluate, format_number, point_from_spec
 from ..pipeline import analyze
+from ..templates import template_environment
 
 LOSS_WORDS = {
     "half_sse": "E = ½ Σₖ (tₖ − oₖ)², summed over the outputs",

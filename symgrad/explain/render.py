@@ -12,8 +12,8 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
-from ..emit import template_environment
 from ..formulas import format_number
+from ..templates import template_environment
 from .diagram import layout
 from .document import WorkedExample
 from .notation import NOTATIONS

@@ -18,14 +18,14 @@ from .chain import ChainRule, Upstream, chain_rule, layer_formula_templates
 from .evaluation import evaluate, points_from_spec, reduce_examples, value_of
 from .printing import MULTIPLY, format_number, grouped_text, latex_name, tex_number, to_latex, to_text
 
-def formulas_report(spec_source: Any, params: Sequence[str] | None = None, expanded: bool = False,
+def formulas_report(gradients: Gradients, params: Sequence[str] | None = None, expanded: bool = False,
                     latex: bool = False, at: bool = False, values: Mapping[str, Any] | None = None,
                     digits: int = 6) -> str:
-    """What ``python -m symgrad formulas`` prints: each dE/dp as labels, formulas, and values."""
-    from ..pipeline import analyze
+    """What ``python -m symgrad formulas`` prints: each dE/dp as labels, formulas, and values.
 
-    analysis = analyze(spec_source)
-    spec, gradients = analysis.spec, analysis.gradients
+    It takes the derivatives (``pipeline.analyze(spec).gradients``), so the inspection stage does
+    not call back into the driver."""
+    spec = gradients.model.spec
     if params is None and spec.n_parameters > 1000:
         return _layer_report(gradients, [option for option, given in (("--at", at), ("--expanded", expanded),
                                                                       ("--latex", latex)) if given])

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from ..errors import SpecError
 from ..spec import Spec
+from ..version import __version__
 from .lowering import activation_expr, lower
 
 #: The ONNX operator set the graph uses (Softmax on one axis needs 13; 17 is widely supported).

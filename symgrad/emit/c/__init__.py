@@ -34,7 +34,8 @@ from ...layout import name_groups
 from ...naming import gradient_local
 from ...program import Program, ScalarProgram, VectorProgram
 from ...rules import A, LOGP, T, Z
-from .. import output_rules, provenance, scalar_names, template_environment
+from ...templates import template_environment
+from ..common import output_rules, provenance, scalar_names
 
 #: Examples whose activations the vector-form kernel keeps at once (module docstring); 8, 16
 #: and 32 measured within noise of each other on digits, 16 keeps a block's work in L1.

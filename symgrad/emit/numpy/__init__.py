@@ -20,7 +20,8 @@ from ...layout import name_groups
 from ...naming import code_name
 from ...program import Program, ScalarProgram, VectorProgram
 from ...rules import A, LOGP, T, Z
-from .. import output_rules, provenance, scalar_names, template_environment
+from ...templates import template_environment
+from ..common import output_rules, provenance, scalar_names
 
 #: Above this many parameters the initial values go to initial.npy instead of the source.
 INLINE_INITIAL_LIMIT = 1024
