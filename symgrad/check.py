@@ -225,9 +225,11 @@ def _tolerance_of(number: str) -> tuple[float, float]:
         decimal = Decimal(number.strip())
     except InvalidOperation:
         raise SpecError("--value", f'"{number}" is not a number', "write a decimal number such as 0.0822") from None
-    if not decimal.is_finite():
-        raise SpecError("--value", f'"{number}" is not a finite number', "write a decimal number such as 0.0822")
-    return float(decimal), 0.5 * 10.0 ** decimal.as_tuple().exponent
+    exponent = decimal.as_tuple().exponent if decimal.is_finite() else 0
+    if not decimal.is_finite() or not -300 <= exponent <= 300 or not abs(decimal) < Decimal("1e300"):
+        raise SpecError("--value", f'"{number[:40]}" is not a finite number of ordinary size',
+                        "write a decimal number such as 0.0822")
+    return float(decimal), 0.5 * 10.0 ** exponent
 
 
 def check_value(gradients: Gradients, parameter: str, number: str, digits: int = 6) -> Verdict:

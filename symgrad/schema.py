@@ -30,7 +30,7 @@ DTYPES = ("float64", "float32")
 #: Largest count accepted for ``inputs`` or a layer's ``units`` (a spec is untrusted data).
 MAX_UNITS = 100_000
 MAX_LAYERS = 64
-NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$(?!\n)"  # (?!\n): Python's $ also matches before a final newline
 
 _NAME = {
     "type": "string",

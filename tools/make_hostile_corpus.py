@@ -256,6 +256,34 @@ def main() -> None:
                                                         + "9" * 330, 1))
     spec("float32 initial value near float32's largest", lambda d: (d.update(dtype="float32"),
                                                                     d["initial"].update(w1=3.4e38)), expect="accept")
+    for why, value in [("float32 initial value 3.5e38", 3.5e38), ("float32 initial value -3.5e38", -3.5e38),
+                       ("float32 initial value 1e300", 1e300), ("float32 initial value -1.79e308", -1.79e308)]:
+        spec(why, lambda d, value=value: (d.update(dtype="float32"), d["initial"].update(w1=value)))
+    # -- names that end in a line break (a $ anchor would let them through) ---------------------
+    for why, path in [("name", ("name",)), ("an input name", ("inputs", 1)),
+                      ("a unit name", ("layers", 0, "units", 0)), ("a weight name", ("layers", 1, "weights", 0, 0)),
+                      ("a bias name", ("layers", 0, "bias", "name"))]:
+        for ending in ("\n", "\r\n"):
+            spec(f"{why} ending in {ending!r}", lambda d, path=path, ending=ending: _end_name(d, path, ending))
+    # -- package names the generated code or the C headers use --------------------------------
+    for name in ("sg", "c_backend"):
+        spec(f"package named {name} (a generated helper's name)", setter("name", name))
+    for name in ("limits", "stdint", "features", "stddef", "stdlib", "float"):
+        spec(f"package named like the C header {name}.h", setter("name", name), expect="accept")
+    # -- formulas that would make SymPy work for minutes, or reach generated text ---------------
+    for formula in ["1/((o-t+2)**16)**16", "(o-t)**40", "exp(1/(o-t+2)**64)", "((o-t)**8)**8"]:
+        spec(f"loss formula of a huge degree {formula!r}", setter("loss", {"expr": formula}))
+    for formula in ["x\n+1", "x\r+1", "x\t+1", "x\u2028+1", "x\u00a0+1", "x\u200b+1", "x\u0000"]:
+        spec(f"activation formula with a control character {formula!r}",
+             setter("layers", 0, "activation", {"expr": formula}))
+    for formula in ["(-1)**x", "0**x", "(1-1)**x", "(-2.5)**(x+1)"]:
+        spec(f"activation formula with a non-positive base {formula!r}",
+             setter("layers", 0, "activation", {"expr": formula}))
+    for formula in ["x*exp(1000)", "exp(36)*x", "1e16*x"]:
+        spec(f"activation formula with a huge constant {formula!r}",
+             setter("layers", 0, "activation", {"expr": formula}))
+    spec("a constant activation", setter("layers", 0, "activation", {"expr": "0*x + 1/2"}), expect="accept")
+    spec("a constant loss", setter("loss", {"expr": "3", "reduction": "sum"}), expect="accept")
     # -- misspelled keys: named as such ("did you mean"), not only as a missing key ------------
     spec("misspelled activaton", lambda d: d["layers"][0].update(activaton=d["layers"][0].pop("activation")))
     spec("misspelled unit", lambda d: d["layers"][1].update(unit=d["layers"][1].pop("units")))
@@ -263,6 +291,14 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("".join(json.dumps(e, ensure_ascii=True) + "\n" for e in entries))
     print(f"wrote {OUT}: {len(entries)} specs, {sum(e['expect'] == 'accept' for e in entries)} to accept")
+
+
+def _end_name(document: dict[str, Any], path: tuple[Any, ...], ending: str) -> None:
+    """Append ``ending`` to the name at ``path`` (the base spec names every unit, weight and bias)."""
+    node = document
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = node[path[-1]] + ending
 
 
 def _target(document: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
