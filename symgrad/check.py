@@ -25,6 +25,7 @@ from .expression import FUNCTIONS
 from .formulas import ChainRule, chain_rule, format_number, to_text
 from .gradients import Gradients
 from .model import display_name
+from .naming import code_name
 from .schema import suggest
 
 #: Digits of the high-precision evaluation, and the relative difference still counted as equal.
@@ -58,9 +59,10 @@ def vocabulary(gradients: Gradients) -> dict[str, sp.Symbol]:
     entries: list[tuple[str, sp.Symbol]] = [(p.name, model.parameter_symbol(p.name)) for p in spec.parameters]
     entries += list(zip(spec.inputs, model.inputs))
     for unit in model.units_by_name.values():
-        entries += [(f"net_{unit.name}", unit.net), (f"out_{unit.name}", unit.out), (f"delta_{unit.name}", unit.delta)]
+        entries += [(code_name(role, unit.name), symbol)
+                    for role, symbol in (("net", unit.net), ("out", unit.out), ("delta", unit.delta))]
         if unit.is_output:
-            entries.append((f"t_{unit.name}", unit.target))
+            entries.append((code_name("target", unit.name), unit.target))
     names: dict[str, sp.Symbol] = {}
     ambiguous = set()
     for name, symbol in entries:

@@ -8,6 +8,7 @@ from typing import Any
 import markupsafe
 
 from ..formulas import evaluate, format_number, point_from_spec
+from ..naming import code_name
 from ..pipeline import analyze
 from ..templates import template_environment
 
@@ -69,7 +70,8 @@ def _context(item: Any, index: int, digits: int) -> dict[str, Any]:
         "name": spec["name"],
         "layers": _layers(spec),
         "inputs": [{"name": n, "value": f"{v:g}"} for n, v in zip(spec["inputs"], item.inputs)],
-        "targets": [{"name": f"t_{u}", "value": f"{v:g}"} for u, v in zip(spec["layers"][-1]["units"], item.targets)],
+        "targets": [{"name": code_name("target", u), "value": f"{v:g}"}
+                    for u, v in zip(spec["layers"][-1]["units"], item.targets)],
         "loss": LOSS_WORDS[spec["loss"]],
         "optimizer": optimizer_words(spec["optimizer"]),
         "units": units,

@@ -16,8 +16,10 @@ from typing import Any, Iterable
 
 import sympy as sp
 
+from .. import rules
 from ..errors import SpecError
 from ..gradients import Gradients
+from ..naming import code_name
 from ..schema import suggest
 from .printing import MULTIPLY, latex_factor, grouped_text, latex_name, to_text
 
@@ -100,16 +102,18 @@ def chain_rule(gradients: Gradients, name: str) -> ChainRule:
     upstream = []
     for unit, dnet_dp in derivative.terms:
         u = unit_derivative = gradients.unit(unit.name)
-        net, out = f"net_{unit.name}", f"out_{unit.name}"
+        net, out = code_name("net", unit.name), code_name("out", unit.name)
         if u.dout_dnet is None:  # softmax output: dE/dnet_j is a sum over every output
             factors = (Factor("E", net, u.delta),)
             upstream.append(Upstream(factors[0], tuple(
-                (Factor("E", f"out_{k.name}", g), Factor(f"out_{k.name}", net, d)) for k, g, d in u.jacobian)))
+                (Factor("E", code_name("out", k.name), g), Factor(code_name("out", k.name), net, d))
+                for k, g, d in u.jacobian)))
         else:
             factors = (Factor("E", out, u.dE_dout), Factor(out, net, u.dout_dnet))
             if unit_derivative.paths:
                 upstream.append(Upstream(factors[0], tuple(
-                    (Factor("E", f"net_{k.name}", k.delta), Factor(f"net_{k.name}", out, w)) for k, w in u.paths)))
+                    (Factor("E", code_name("net", k.name), k.delta), Factor(code_name("net", k.name), out, w))
+                    for k, w in u.paths)))
         paths.append(Path(unit.name, factors + (Factor(net, name, dnet_dp),)))
     penalty = Factor("penalty", name, derivative.penalty) if derivative.penalty != 0 else None
     return ChainRule(name, tuple(paths), tuple(upstream), derivative.expr + derivative.penalty, penalty)
@@ -129,12 +133,13 @@ def layer_formula_templates(gradients: Gradients) -> list[dict[str, Any]]:
     """
     from ..gradients import A, T, Z
 
-    unit = {A: sp.Symbol("out_{u}"), T: sp.Symbol("t_{u}"), Z: sp.Symbol("net_{u}")}
+    unit = {A: sp.Symbol(code_name("out", "{u}")), T: sp.Symbol(code_name("target", "{u}")),
+            Z: sp.Symbol(code_name("net", "{u}"))}
     spec = gradients.model.spec
     result = []
     parameter = sp.Symbol("{p}", real=True)
     for layer, rule in zip(spec.layers, gradients.layer_rules()):
-        penalty = sp.diff(sp.Float(layer.l2) * parameter ** 2 + sp.Float(layer.l1) * sp.Abs(parameter), parameter)
+        penalty = sp.diff(rules.penalty_term(layer, parameter), parameter)
         weight_penalty = f" + {grouped_text(penalty)}" if penalty != 0 else ""
         bias_penalty = weight_penalty if layer.regularize_bias else ""
         if rule.delta is not None:

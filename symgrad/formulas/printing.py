@@ -14,6 +14,7 @@ from sympy.printing.str import StrPrinter
 
 from .. import rules
 from ..model import display_name
+from ..naming import PREFIXES
 
 MULTIPLY = " * "
 
@@ -48,9 +49,14 @@ class TexPrinter(LatexPrinter):
         return f"{text}^{{{exp}}}" if exp else text
 
 
+#: How LaTeX shows each role's prefix (net_h1 as \mathrm{net}_{h1}).
+_LATEX_ROLES = {"net": r"\mathrm{net}", "out": r"\mathrm{out}", "delta": r"\delta", "target": "t",
+                "log_out": r"\log \mathrm{out}", "lse": r"\mathrm{lse}"}
+
+
 def latex_name(name: str) -> str:
-    for prefix, shown in (("net_", r"\mathrm{net}"), ("out_", r"\mathrm{out}"), ("delta_", r"\delta"),
-                          ("t_", "t"), ("logp_", r"\log \mathrm{out}"), ("lse_", r"\mathrm{lse}")):
+    for role, shown in _LATEX_ROLES.items():
+        prefix = PREFIXES[role]
         if name.startswith(prefix):
             return f"{shown}_{{{tex_escape(name[len(prefix):])}}}"
     return r"\mathrm{" + tex_escape(name) + "}"
