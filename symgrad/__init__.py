@@ -16,10 +16,9 @@ builder, loader); ``pipeline`` is the driver that runs them in order: ``analyze`
 derivatives, ``build`` up to a package (written or reused), ``load`` up to its module.
 """
 
-from .version import __version__
 from .errors import BuildError, DataError, InternalError, SpecError, SymgradError, SymgradWarning
 from .spec import Spec, parse_spec
-
+from .version import __version__
 
 _LAZY = {  # public name -> module; these import SymPy, which a cache hit never needs
     "build_model": "model",

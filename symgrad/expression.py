@@ -330,7 +330,8 @@ class _Parser:
             raise self.fail(f"{token.text!r} at position {token.position} is a function",
                             f"call it: {token.text}(...)")
         raise self.fail(f"unknown name {token.text!r} at position {token.position}",
-                        f"the formula may use {', '.join(self.variables)} and the functions {', '.join(self.functions)}")
+                        f"the formula may use {', '.join(self.variables)} and the functions "
+                        f"{', '.join(self.functions)}")
 
     def operation(self, token: _Token, left: Node, right: Node) -> Node:
         op = token.text

@@ -24,7 +24,7 @@ import sympy as sp
 
 from . import rules
 from .model import Model, ModelLayer, Unit
-from .rules import A, LOGP, T, Z  # noqa: F401  (template symbols of the per-layer rules; explain imports them here)
+from .rules import LOGP, A, T, Z  # noqa: F401  (template symbols of the per-layer rules; explain imports them here)
 from .spec import Parameter
 
 

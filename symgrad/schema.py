@@ -111,7 +111,8 @@ SCHEMA: dict[str, Any] = {
                     "l1": {"type": "number", "minimum": 0, "maximum": 1e6,
                            "description": "Adds l1 * sum(abs(W)) over the layer's weights to the loss (default 0)."},
                     "regularize_bias": {"type": "boolean",
-                                        "description": "Whether l1 and l2 cover the layer's biases too (default false)."},
+                                        "description": "Whether l1 and l2 cover the layer's biases too "
+                                                       "(default false)."},
                     "bias": {
                         "description": "per_unit (default), shared (one bias for the layer) or none.",
                         "anyOf": [

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_rebuild import ENV, _assert_is, _spec
 
 import symgrad
 from conftest import ROOT
 from symgrad import compiler
 from symgrad.builder import MANIFEST
-from test_rebuild import ENV, _assert_is, _spec
 
 pytestmark = pytest.mark.skipif(compiler.unavailable_reason() is not None,
                                 reason=f"no C toolchain: {compiler.unavailable_reason()}")

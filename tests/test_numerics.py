@@ -1,7 +1,8 @@
 """Saturated logits and huge inputs: losses and gradients stay finite and match mpmath at 50 digits.
 
-Both backends.  Overflow, division by zero and invalid operations raise here (underflow to 0 is exact enough), so an overflow inside the generated
-code (exp of a large number, log of 0) fails the test even when its result would be discarded.
+Both backends.  Overflow, division by zero and invalid operations raise here (underflow to 0 is
+exact enough), so an overflow inside the generated code (exp of a large number, log of 0) fails
+the test even when its result would be discarded.
 """
 
 from __future__ import annotations

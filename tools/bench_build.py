@@ -34,11 +34,20 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import (EXAMPLES, REPO_ROOT, fmt_seconds, interleaved, machine_line, median,  # noqa: E402
-                           split_layers,
-                           print_table, temporary_cache, try_load, verdict)
-
 import numpy as np  # noqa: E402
+from _bench_common import (  # noqa: E402
+    EXAMPLES,
+    REPO_ROOT,
+    fmt_seconds,
+    interleaved,
+    machine_line,
+    median,
+    print_table,
+    split_layers,
+    temporary_cache,
+    try_load,
+    verdict,
+)
 
 MNIST = EXAMPLES / "mnist_mlp.json"
 MAZUR = EXAMPLES / "mazur.json"

@@ -36,10 +36,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import (EXAMPLES, fmt_seconds, interleaved, machine_line, median,  # noqa: E402
-                           split_layers, optional_import, print_table, temporary_cache, try_load, verdict)
-
 import numpy as np  # noqa: E402
+from _bench_common import (  # noqa: E402
+    EXAMPLES,
+    fmt_seconds,
+    interleaved,
+    machine_line,
+    median,
+    optional_import,
+    print_table,
+    split_layers,
+    temporary_cache,
+    try_load,
+    verdict,
+)
 
 DIGITS_SPEC = EXAMPLES / "digits.json"
 DIGITS_DATA = EXAMPLES / "digits.npz"

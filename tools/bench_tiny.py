@@ -35,7 +35,6 @@ import ctypes
 import json
 import math
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -44,11 +43,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import (EXAMPLES, REPO_ROOT, calibrate, first_line, fmt_seconds, interleaved,  # noqa: E402
-                           machine_line, median, optional_import, print_table, temporary_cache, try_load,
-                           verdict)
-
 import numpy as np  # noqa: E402
+from _bench_common import (  # noqa: E402
+    EXAMPLES,
+    calibrate,
+    first_line,
+    fmt_seconds,
+    interleaved,
+    machine_line,
+    median,
+    optional_import,
+    print_table,
+    temporary_cache,
+    try_load,
+    verdict,
+)
 
 SPEC_PATH = EXAMPLES / "mazur.json"
 STEPS = 10_000

@@ -33,11 +33,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import EXAMPLES, first_line, optional_import, print_table, temporary_cache, verdict  # noqa: E402
-
 import json  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _bench_common import EXAMPLES, first_line, optional_import, print_table, temporary_cache, verdict  # noqa: E402
 
 TOLERANCE = 1e-10
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", {"name": "leaky_relu", "slope": 0.2}, "softplus", "linear"]

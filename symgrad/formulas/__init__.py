@@ -11,8 +11,18 @@ from __future__ import annotations
 
 from .chain import ChainRule, Factor, Path, Upstream, chain_rule, formula_texts, layer_formula_templates
 from .evaluation import Point, evaluate, point_from_spec, points_from_spec, reduce_examples, value_of
-from .printing import (MULTIPLY, TexPrinter, TextPrinter, format_number, grouped_text, latex_name, tex_escape,
-                       tex_number, to_latex, to_text)
+from .printing import (
+                       MULTIPLY,
+                       TexPrinter,
+                       TextPrinter,
+                       format_number,
+                       grouped_text,
+                       latex_name,
+                       tex_escape,
+                       tex_number,
+                       to_latex,
+                       to_text,
+)
 from .report import formulas_report
 
 __all__ = ["ChainRule", "Factor", "MULTIPLY", "Path", "Point", "TexPrinter", "TextPrinter", "Upstream",

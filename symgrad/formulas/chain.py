@@ -21,7 +21,8 @@ from ..errors import SpecError
 from ..gradients import Gradients
 from ..naming import code_name
 from ..schema import suggest
-from .printing import MULTIPLY, latex_factor, grouped_text, latex_name, to_text
+from .printing import MULTIPLY, grouped_text, latex_factor, latex_name, to_text
+
 
 @dataclass(frozen=True)
 class Factor:

@@ -18,6 +18,7 @@ from ..errors import SpecError
 from ..gradients import Gradients
 from .printing import to_text
 
+
 @dataclass(frozen=True)
 class Point:
     """Where to evaluate: parameter values by name, one example's inputs and targets."""
@@ -138,7 +139,8 @@ def _finite(value: Any, where: str) -> float:
 def _row(value: Any, width: int, key: str) -> tuple[float, ...]:
     if value is None:
         raise SpecError(f"$.{key}", f"no {key} to evaluate at",
-                        f'add "example": {{"inputs": [...], "targets": [...]}} to the spec, or "{key}" to the values file')
+                        f'add "example": {{"inputs": [...], "targets": [...]}} to the spec, '
+                        f'or "{key}" to the values file')
     if not isinstance(value, (list, tuple)) or len(value) != width:
         raise SpecError(f"$.{key}", f"expected a list of {width} number(s)", f"give one number per {key[:-1]}")
     return tuple(_finite(v, f"$.{key}[{i}]") for i, v in enumerate(value))

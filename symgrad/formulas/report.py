@@ -18,6 +18,7 @@ from .chain import ChainRule, Upstream, chain_rule, layer_formula_templates
 from .evaluation import evaluate, points_from_spec, reduce_examples, value_of
 from .printing import MULTIPLY, format_number, grouped_text, latex_name, tex_number, to_latex, to_text
 
+
 def formulas_report(gradients: Gradients, params: Sequence[str] | None = None, expanded: bool = False,
                     latex: bool = False, at: bool = False, values: Mapping[str, Any] | None = None,
                     digits: int = 6) -> str:
