@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..formulas import Factor, TexPrinter, TextPrinter, format_number, tex_number
-from .equations import (ERROR, Difference, Equation, Formula, Fraction, Name, Node, Number, Partial, Product,
-                        Root, Square, Sum)
-from .printers import MathMLPrinter, ValueTex, ValueText, mathml_name, mathml_number
+from ..formulas import Factor, TexPrinter, format_number, tex_number
+from .equations import (ERROR, Difference, Equation, Formula, Fraction, Name, Node, Number, Parenthesized, Partial,
+                        Product, Root, Square, Sum)
+from .printers import MINUS, MathMLPrinter, MathText, ValueTex, ValueText, mathml_name, mathml_number, text_number
 
 
 class Notation:
@@ -62,6 +62,9 @@ class Notation:
 
     def _Partial(self, node: Partial) -> str:
         return self.partial(node.factor)
+
+    def _Parenthesized(self, node: Parenthesized) -> str:
+        return self.parenthesized(self(node.item))
 
     def _operand(self, node: Node, first: bool, context: str) -> str:
         """``node`` inside a product, a sum or on the right of a difference, parenthesized where needed."""
@@ -123,20 +126,20 @@ class Notation:
 
 class TextNotation(Notation):
     OPERATORS = {"dot": " \u00b7 ", "times": " \u00d7 ", "odot": " \u2299 ", "juxt": " ", "plus": " + ",
-                 "minus": " - ", "eq": " = "}
+                 "minus": f" {MINUS} ", "eq": " = "}
 
     def name(self, node: Name) -> str:
         return node.text
 
     def number(self, text: str) -> str:
-        return text
+        return text_number(text)
 
     def formula(self, node: Formula) -> str:
-        printer = ValueText(node.at, self.digits) if node.at is not None else TextPrinter()
+        printer = ValueText(node.at, self.digits) if node.at is not None else MathText(_order(node))
         return printer.doprint(node.expr)
 
     def partial(self, factor: Factor) -> str:
-        return factor.label
+        return f"\u2202{text_name(factor.of)}/\u2202{text_name(factor.wrt)}"
 
     def parenthesized(self, text: str) -> str:
         return f"({text})"
@@ -167,7 +170,7 @@ class LatexNotation(Notation):
         return tex_number(text)
 
     def formula(self, node: Formula) -> str:
-        printer = ValueTex(node.at, self.digits) if node.at is not None else TexPrinter()
+        printer = ValueTex(node.at, self.digits) if node.at is not None else TexPrinter(_order(node))
         return printer.doprint(node.expr)
 
     def partial(self, factor: Factor) -> str:
@@ -229,6 +232,15 @@ class MathMLNotation(Notation):
         rows = [(sides[0], sides[1])] + [("", side) for side in sides[2:]]
         return ('<mtable class="aligned" displaystyle="true">' + "".join(f"<mtr><mtd>{a}</mtd><mtd><mrow><mo>=</mo>{b}</mrow></mtd></mtr>" for a, b in rows)
                 + "</mtable>")
+
+
+def _order(node: Formula) -> dict[str, str]:
+    return {"order": "none"} if node.as_built else {}
+
+
+def text_name(name: str) -> str:
+    """A factor's name (``E``, ``out_o1``, ``delta_h1``) as the text form writes it (\u03b4_h1)."""
+    return "\u03b4_" + name[len("delta_"):] if name.startswith("delta_") else name
 
 
 def derivative_name(name: str) -> Name:

@@ -7,10 +7,12 @@ or presentation MathML with the spec's names (subclasses of SymPy's printers and
 
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 import sympy as sp
 from sympy.printing.mathml import MathMLPresentationPrinter
+from sympy.printing.precedence import PRECEDENCE, precedence
 
 from .. import rules
 from ..formulas import TexPrinter, TextPrinter, format_number, tex_number
@@ -27,7 +29,90 @@ def _negative_value(printer, item) -> bool:
     return isinstance(item, sp.Symbol) and printer.at.get(item, 0.0) < 0
 
 
-class ValueText(TextPrinter):
+MINUS = "\u2212"
+_SUPERSCRIPTS = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207b")
+_FRACTIONS = {(1, 2): "\u00bd", (1, 3): "\u2153", (1, 4): "\u00bc", (2, 3): "\u2154", (3, 4): "\u00be"}
+
+
+def superscript(text: str) -> str:
+    """``-5`` -> ``\u207b\u2075``: digits and a minus sign raised."""
+    return text.translate(_SUPERSCRIPTS)
+
+
+def text_number(text: str) -> str:
+    """A formatted number as mathematics: U+2212 for minus, ``3.5 \u00d7 10\u207b\u2075`` for ``3.5e-05``."""
+    if "e" in text and not text.lstrip("-").startswith(("inf", "nan")):
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa} \u00d7 10{superscript(str(int(exponent)))}"
+    return text.replace("-", MINUS)
+
+
+class _PositiveFirst:
+    """A sum starts with a positive term where it has one: t \u2212 o, not \u2212o + t."""
+
+    def _as_ordered_terms(self, expr, order=None):
+        terms = list(super()._as_ordered_terms(expr, order=order))
+        positive = [t for t in terms if not t.could_extract_minus_sign()]
+        return positive + [t for t in terms if t.could_extract_minus_sign()]
+
+
+class MathText(_PositiveFirst, TextPrinter):
+    """Plain text as mathematics: ½(t_o1 − out_o1)², out_o1·(1 − out_o1), σ(net_h1), δ_o1.
+
+    Never Python's ``**`` or ``*``; minus signs are U+2212.
+    """
+
+    def doprint(self, expr) -> str:
+        return super().doprint(expr).replace("*", "\u00b7").replace("-", MINUS)
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        text = super()._print_Symbol(expr)
+        return "\u03b4_" + text[len("delta_"):] if text.startswith("delta_") else text
+
+    def _print_Function(self, expr: sp.Function) -> str:
+        if isinstance(expr, rules.Sigmoid):
+            return f"\u03c3({self._print(expr.args[0])})"
+        return super()._print_Function(expr)
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return text_number(format_number(float(expr), 15))
+
+    def _print_Abs(self, expr) -> str:
+        return f"|{self._print(expr.args[0])}|"
+
+    def _print_exp(self, expr) -> str:
+        return "e" + self._raised(expr.args[0])
+
+    def _raised(self, exponent) -> str:
+        text = self._print(exponent)
+        if re.fullmatch(r"-?[0-9]+", text):
+            return superscript(text)
+        return f"^({text})"
+
+    def _print_Pow(self, expr, rational=False) -> str:
+        base, exponent = expr.args
+        if exponent is sp.S.Half:
+            inner = self._print(base)
+            return "\u221a" + (inner if base.is_Atom else f"({inner})")
+        if exponent.is_Rational and exponent < 0:
+            denominator = base if exponent == -1 else sp.Pow(base, -exponent, evaluate=False)
+            return "1/" + self.parenthesize(denominator, PRECEDENCE["Mul"], strict=True)
+        shown = self.parenthesize(base, precedence(expr), strict=True)
+        if isinstance(base, sp.Function) and not isinstance(base, sp.exp):
+            shown = self._print(base)
+        return shown + self._raised(exponent)
+
+    def _print_Mul(self, expr) -> str:
+        coefficient, rest = expr.as_coeff_Mul()
+        if coefficient.is_Rational and not coefficient.is_Integer and rest is not sp.S.One:
+            fraction = _FRACTIONS.get((abs(coefficient.p), coefficient.q))
+            if fraction:
+                sign = "-" if coefficient < 0 else ""
+                return sign + fraction + self.parenthesize(rest, PRECEDENCE["Mul"], strict=False)
+        return super()._print_Mul(expr)
+
+
+class ValueText(MathText):
     """Plain text with numbers in place of the symbols that have a value in ``at``.
 
     A negative number is parenthesized where the printer would parenthesize a sum (a factor, a
@@ -45,7 +130,7 @@ class ValueText(TextPrinter):
 
     def _print_Symbol(self, expr: sp.Symbol) -> str:
         if expr in self.at:
-            return format_number(self.at[expr], self.digits)
+            return text_number(format_number(self.at[expr], self.digits))
         return super()._print_Symbol(expr)
 
 
@@ -89,6 +174,11 @@ class MathMLPrinter(MathMLPresentationPrinter):
         super().__init__({"mul_symbol": "dot"} if at else {})
         self.at = at or {}
         self.digits = digits
+
+    def doprint(self, expr) -> str:
+        """As SymPy's, with minus signs (U+2212) where SymPy writes hyphens."""
+        return super().doprint(expr).replace("<mo>-</mo>", f"<mo>{MINUS}</mo>").replace(
+            "<mn>-", f"<mo>{MINUS}</mo><mn>")
 
     def element(self, tag: str, *children, text: str | None = None):
         node = self.dom.createElement(tag)

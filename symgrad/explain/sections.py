@@ -17,9 +17,10 @@ from ..gradients import A, T, Z, Gradients
 from ..model import Model
 from ..rules import stable_log_rewrites
 from ..spec import Spec
+from .derivations import derivations_group
 from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section
 from .equations import (ERROR, PENALTY, Difference, Equation, Formula, Fraction, Name, Node, Number, Partial,
-                        Product, Sum, marked, product, quantity, subscripted, summed, total)
+                        Product, Sum, marked, product, quantity, share, subscripted, summed, total)
 from .steps import describe_optimizer
 
 def _describe_layer(spec: Spec, k: int) -> str:
@@ -39,16 +40,26 @@ def network_section(spec: Spec, point: Point, batch: Batch) -> Section:
                         for _, _, l1, l2, k in spec.penalized_slices())
     text = (f"A {sizes} network with {spec.n_parameters} parameters, loss {loss}, {describe_optimizer(spec.optimizer)}."
             f"{penalties}{frozen} {_examples_shown(batch)}: inputs {_listing(spec.inputs, point.inputs)}; "
-            f"targets {_listing(spec.layers[-1].units, point.targets)}.")
+            f"targets {_listing(['t_' + u for u in spec.layers[-1].units], point.targets)}.")
     if batch.several:
         text += (f" The error, every dE/dp and the update below are the {batch.reduction} over all "
                  f"{len(batch.points)} examples (the loss's reduction), the penalties added once.")
+    text += (f" Notation: {_names(spec.inputs)} {'is the input' if spec.n_inputs == 1 else 'are the inputs'}; "
+             f"{_names(['t_' + u for u in spec.layers[-1].units])} the target{'s' if spec.n_outputs > 1 else ''} "
+             "(what each output unit should give); below, each weight w connects a unit (or input) to a unit of the "
+             "next layer and each bias b is added to a unit's net input; η is the learning rate.")
     small = spec.n_parameters <= LAYER_RULE_LIMIT
     layers = tuple(Group(_describe_layer(spec, k), tuple(
         Line(Equation((quantity(sp.Symbol(p.name)), Number(point.parameters[p.name]))),
              after="frozen" if p.name in spec.frozen else "")
         for p in spec.parameters if p.layer == k and small)) for k in range(len(spec.layers)))
     return Section("Network", text, layers)
+
+
+def _names(names: Sequence[str], limit: int = 6) -> str:
+    """``i1, i2`` or ``x0, x1, ..., x29`` for a long list."""
+    names = list(names)
+    return ", ".join(names if len(names) <= limit else names[:2] + ["...", names[-1]])
 
 
 def _examples_shown(batch: Batch) -> str:
@@ -110,8 +121,12 @@ def forward_section(model: Model, numbers: Mapping[sp.Symbol, float], layer_rule
             groups.append(Group(title, _layer_forward_rule(layer, numbers)))
             continue
         lines = []
+        bias = ", plus its bias" if layer.spec.bias_mode != "none" else ""
         for unit in layer.units:
-            lines.append(Line(_net_equation(layer, unit.j, numbers)))
+            before = (f"net_{unit.name}, the net input of {unit.name} (its inputs times their weights{bias}), and "
+                      f"out_{unit.name}, its output ({layer.spec.activation.describe()} of net_{unit.name}):"
+                      if unit.j == 0 else f"{unit.name}'s net input net_{unit.name} and output out_{unit.name}:")
+            lines.append(Line(_net_equation(layer, unit.j, numbers), before=before))
             lines.append(Line(_out_equation(layer, unit, numbers)))
         groups.append(Group(title, tuple(lines)))
     text = ("Each unit adds up its weighted inputs and its bias (net), then applies its activation (out)."
@@ -184,12 +199,15 @@ def error_section(model: Model, numbers: Mapping[sp.Symbol, float], outputs_erro
                                                        unit.log_out if layer.activation == "softmax" else None))
             error = subscripted("E", unit.name)
             names.append((error, value_of(stable, numbers)))
-            lines.append(Line(Equation((error, Formula(term), Formula(term, numbers), Number(names[-1][1])))))
+            lines.append(Line(Equation((error, Formula(term), Formula(term, numbers), Number(names[-1][1]))),
+                              before=f"E_{unit.name}, output {unit.name}'s share of the error (its output "
+                                     f"out_{unit.name} against its target t_{unit.name}):"))
         if penalty_line is not None:
             lines.append(penalty_line)
             names.append((PENALTY, penalty))
         lines.append(Line(Equation((ERROR, total(n for n, _ in names), total(Number(v) for _, v in names),
-                                    Number(numbers[ERROR_SYMBOL])))))
+                                    Number(numbers[ERROR_SYMBOL]))),
+                          before="E, the error of the example: the number that training makes small."))
     elif penalty_line is not None:
         lines.append(penalty_line)
         lines.append(Line(Equation((ERROR, total((Number(outputs_error), Number(penalty))),
@@ -242,16 +260,20 @@ def backward_section(gradients: Gradients, chains: Mapping[str, Any], numbers: M
     if layer_rules:
         groups.append(Group("The rule of each layer", _layer_backward_rules(gradients),
                             "\u2299 is the elementwise product; the superscript T transposes."))
+    else:
+        groups.append(derivations_group(model))
     seen: set[str] = set()
     by_layer: dict[int, list[Line]] = {}
-    for name, chain in chains.items():
-        layer = model.parameters_by_name[name].layer
-        by_layer.setdefault(layer, []).extend(_chain_lines(chain, numbers, seen))
+    layer_of = {name: model.parameters_by_name[name].layer for name in chains}
+    for name in sorted(chains, key=lambda name: -layer_of[name]):  # backwards: the output layer's deltas first
+        by_layer.setdefault(layer_of[name], []).extend(_chain_lines(chains[name], gradients, numbers, seen))
     for k in sorted(by_layer, reverse=True):
         title = ("Output layer" if k == len(model.layers) - 1 else f"Hidden layer {k + 1}") + " parameters"
         groups.append(Group(title, tuple(by_layer[k])))
     text = ("For every parameter p, the chain rule from the error back to p: through the unit p feeds, "
-            "and for a hidden unit through every unit after it."
+            "and for a hidden unit through every unit after it. Each unit's error signal δ = ∂E/∂net "
+            "is computed once, output layer first, and every parameter feeding the unit reuses it: "
+            "∂E/∂p = δ · ∂net/∂p (the delta rule)."
             + (" A parameter that a penalty covers adds the penalty's derivative, dpenalty/dp = 2 · l2 · p "
                "+ l1 · sign(p)." if model.spec.penalized_slices() else "")
             if not layer_rules else
@@ -268,31 +290,77 @@ def _factor_value(factor: Factor, numbers: Mapping[sp.Symbol, float]) -> Number:
     return Number(value_of(factor.expr, numbers))
 
 
-def _chain_lines(chain, numbers: Mapping[sp.Symbol, float], seen: set[str]) -> list[Line]:
-    """dE/dp as labels, formulas, numbers and value; first each upstream sum it needs and has not had."""
-    lines = []
-    for upstream in chain.upstream:
-        if upstream.factor.label in seen:
-            continue
-        seen.add(upstream.factor.label)
-        terms = upstream.terms
-        lines.append(Line(Equation((
-            Partial(upstream.factor),
-            total(Product((Partial(a), Partial(b))) for a, b in terms),
-            total(Product((Formula(a.expr), Formula(b.expr))) for a, b in terms),
-            total(Product((_factor_value(a, numbers), _factor_value(b, numbers)), "times") for a, b in terms),
-            _factor_value(upstream.factor, numbers)), aligned=True),
-            before=f"{upstream.factor.label}: a sum over every path to the error"))
+def _chain_lines(chain, gradients: Gradients, numbers: Mapping[sp.Symbol, float], seen: set[str]) -> list[Line]:
+    """dE/dp as labels, the delta rule, formulas, numbers and value; first the lines of each unit it feeds
+    that have not been shown (its delta and, for a hidden unit, the per-path pieces of dE/dout)."""
+    lines: list[Line] = []
+    for path in chain.paths:
+        lines += _unit_lines(gradients, path.unit, numbers, seen)
     whole = Factor("E", chain.parameter, chain.total)
     penalty = (chain.penalty,) if chain.penalty is not None else ()
+    model = gradients.model
+    delta_rule = total([product((quantity(model.units_by_name[path.unit].delta), Formula(path.factors[-1].expr)))
+                        for path in chain.paths] + [Partial(f) for f in penalty])
     lines.append(Line(Equation((
         Partial(whole),
         total([product(Partial(f) for f in path.factors) for path in chain.paths] + [Partial(f) for f in penalty]),
+        delta_rule,
         total([product(Formula(f.expr) for f in path.factors) for path in chain.paths]
               + [Formula(f.expr) for f in penalty]),
         total([product((_factor_value(f, numbers) for f in path.factors), "times") for path in chain.paths]
               + [_factor_value(f, numbers) for f in penalty]),
         Number(value_of(chain.total, numbers))), aligned=True)))
+    return lines
+
+
+def _delta_definition(name: str) -> str:
+    return (f"δ_{name} = ∂E/∂net_{name}, the error signal of unit {name}: how fast E changes with "
+            f"{name}'s net input (delta_{name} in the formulas that check reads)")
+
+
+def _unit_lines(gradients: Gradients, name: str, numbers: Mapping[sp.Symbol, float], seen: set[str]) -> list[Line]:
+    """Unit ``name``'s delta, once: for a hidden unit, first each following unit's share of dE/dout (the
+    tutorials' dE_o1/dout_h1 = delta_o1 * w5) and their sum."""
+    if name in seen:
+        return []
+    seen.add(name)
+    model = gradients.model
+    unit = model.units_by_name[name]
+    derivative = gradients.unit(name)
+    net, out = f"net_{name}", f"out_{name}"
+    delta = quantity(unit.delta)
+    if derivative.dout_dnet is None:  # softmax output: delta is a sum over every output
+        terms = [(Factor("E", f"out_{k.name}", g), Factor(f"out_{k.name}", net, d)) for k, g, d in derivative.jacobian]
+        return [Line(Equation((
+            delta, Partial(Factor("E", net, derivative.delta)),
+            total(Product((Partial(a), Partial(b))) for a, b in terms),
+            total(Product((Formula(a.expr), Formula(b.expr))) for a, b in terms),
+            total(Product((_factor_value(a, numbers), _factor_value(b, numbers)), "times") for a, b in terms),
+            Number(numbers[unit.delta])), aligned=True),
+            before=_delta_definition(name) + "; net_" + name + " moves every softmax output, so a sum over them:")]
+    lines: list[Line] = []
+    if derivative.paths:
+        for k, _ in derivative.paths:  # the deltas this unit's share needs come first
+            lines += _unit_lines(gradients, k.name, numbers, seen)
+        shares = [share(k.name, out) for k, _ in derivative.paths]
+        for (k, weight), shown in zip(derivative.paths, shares):
+            into = (Factor("E", f"net_{k.name}", k.delta), Factor(f"net_{k.name}", out, weight))
+            before = (f"{out} feeds {', '.join(u.name for u, _ in derivative.paths)}, so it changes E along each of "
+                      f"them. Its share through {k.name} (written E_{k.name}):")
+            lines.append(Line(Equation((
+                shown, Product(tuple(Partial(f) for f in into)), Product((quantity(k.delta), Formula(weight))),
+                Product((Number(numbers[k.delta]), Number(value_of(weight, numbers))), "times"),
+                Number(numbers[k.delta] * value_of(weight, numbers)))), before=before))
+        pieces = [numbers[k.delta] * value_of(w, numbers) for k, w in derivative.paths]
+        lines.append(Line(Equation((Partial(Factor("E", out, derivative.dE_dout)), total(shares),
+                                    total(Number(p) for p in pieces), Number(value_of(derivative.dE_dout, numbers)))),
+                          before="The shares add up:"))
+    dE_dout, dout_dnet = Factor("E", out, derivative.dE_dout), Factor(out, net, derivative.dout_dnet)
+    lines.append(Line(Equation((
+        delta, Partial(Factor("E", net, derivative.delta)), Product((Partial(dE_dout), Partial(dout_dnet))),
+        Product((Formula(dE_dout.expr), Formula(dout_dnet.expr))),
+        Product((_factor_value(dE_dout, numbers), _factor_value(dout_dnet, numbers)), "times"),
+        Number(numbers[unit.delta])), aligned=True), before=_delta_definition(name) + ":"))
     return lines
 
 
