@@ -516,3 +516,88 @@ def test_a_big_network_reduces_every_example_too():
     text = " ".join(render(example).split())
     assert "Over all 3 examples (sum)" in text and "each on all 3 examples" in text
     assert "plus the penalty's derivative" not in text
+
+
+# -- the matrix form -----------------------------------------------------------------------------
+
+def _matrix_sides(example, head: str):
+    """The sides of the matrix-form equation whose first side is printed as ``head``, as text and Matrix nodes."""
+    from symgrad.explain.equations import Matrix
+    from symgrad.explain.notation import TextNotation
+
+    notation = TextNotation(6)
+    section = next(s for s in example.sections if s.title == "Matrix form")
+    for group in section.groups:
+        for line in group.lines:
+            sides = line.equation.sides
+            if notation(sides[0]) == head:
+                return [notation(side) for side in sides], [m for side in sides for m in _walk(side, Matrix)]
+    raise AssertionError(f"no equation {head}")
+
+
+def _walk(node, kind):
+    """Every ``kind`` node in ``node``, in reading order."""
+    if isinstance(node, kind):
+        return [node]
+    return [found for child in getattr(node, "items", ()) for found in _walk(child, kind)]
+
+
+def _entries(matrix) -> list[list[float]]:
+    return [[cell.value for cell in row] for row in matrix.rows]
+
+
+def test_matrix_form_of_mazur_matches_the_seed(mazur):
+    texts, matrices = _matrix_sides(mazur, "∂E/∂W⁽²⁾")
+    assert texts[1] == "δ⁽²⁾ a⁽¹⁾ᵀ"
+    grid = _entries(matrices[-1])
+    assert_printed(grid[0][0], "0.082167041")   # dE/dw5
+    texts, matrices = _matrix_sides(mazur, "δ⁽¹⁾")
+    assert texts[1] == "((W⁽²⁾)ᵀ δ⁽²⁾) ⊙ f′(net⁽¹⁾)"
+    assert _entries(matrices[0]) == [[0.4, 0.5], [0.45, 0.55]]  # W2 = [[w5, w6], [w7, w8]], transposed
+    assert_printed(_entries(matrices[1])[0][0], "0.138498562")  # delta_o1
+    assert_printed(_entries(matrices[2])[0][0], "0.241300709")  # dout_h1/dnet_h1
+    assert_printed(_entries(matrices[3])[0][0], "0.036350306")  # dE/dout_h1: (W2)ᵀ delta2, row 1
+    _, matrices = _matrix_sides(mazur, "∂E/∂W⁽¹⁾")
+    assert_printed(_entries(matrices[-1])[0][0], "0.000438568")  # dE/dw1
+    text = " ".join(render(mazur, "txt", 6).split())
+    assert "That is where the transpose comes from" in text and "W⁽ˡ⁺¹⁾[k][j] connects" not in text
+    assert "W⁽ˡ⁾[j][i] connects unit i of layer l − 1 to unit j" in text
+
+
+def test_matrix_form_of_the_second_network_matches_plain_python(second):
+    p = {name: float(value) for name, value in SECOND["initial"].items()}
+    _, gradient = _reference_gradient(p, SECOND["example"]["inputs"], SECOND["example"]["targets"])
+    # its weights are named column-major: W1 = [[u1, u3], [u2, u4]], W2 = [[v2, v1], [v4, v3]]
+    _, matrices = _matrix_sides(second, "∂E/∂W⁽¹⁾")
+    expected = [[gradient["u1"], gradient["u3"]], [gradient["u2"], gradient["u4"]]]
+    assert _entries(matrices[-1]) == [pytest.approx(row, rel=1e-12) for row in expected]
+    _, matrices = _matrix_sides(second, "∂E/∂W⁽²⁾")
+    expected = [[gradient["v2"], gradient["v1"]], [gradient["v4"], gradient["v3"]]]
+    assert _entries(matrices[-1]) == [pytest.approx(row, rel=1e-12) for row in expected]
+    _, matrices = _matrix_sides(second, "δ⁽¹⁾")
+    assert _entries(matrices[0]) == [[p["v2"], p["v4"]], [p["v1"], p["v3"]]]  # (W2)ᵀ
+    assert _entries(matrices[-1]) == [[pytest.approx(gradient["c1"], rel=1e-12)],
+                                      [pytest.approx(gradient["c2"], rel=1e-12)]]
+    _, matrices = _matrix_sides(second, "W⁽²⁾")
+    assert [[cell.text for cell in row] for row in matrices[0].rows] == [["v2", "v1"], ["v4", "v3"]]
+
+
+def test_the_activations_derivatives_agree_with_their_definitions():
+    """What the derivations show, checked numerically: f′ from the definition equals the rule's derivative."""
+    import sympy as sp
+
+    from symgrad.explain.derivations import _DEFINITIONS
+
+    x = sp.Symbol("x", real=True)
+    for function, definition in _DEFINITIONS.items():
+        for point in (-2.0, -0.3, 0.0, 0.7, 3.0):
+            rule = float(sp.diff(function(x), x).subs(x, point))
+            direct = float(sp.diff(definition(x), x).subs(x, point))
+            assert rule == pytest.approx(direct, rel=1e-14)
+            assert float(function(sp.Float(point))) == pytest.approx(float(definition(sp.Float(point))), rel=1e-15)
+
+
+def test_second_network_derives_tanh_and_sigmoid_once_each(second):
+    text = render(second, "txt", 6)
+    assert "∂out/∂net = 1 − out²" in text and "∂out/∂net = out·(1 − out)" in text
+    assert text.count("f′(x) =") == 2

@@ -34,6 +34,7 @@ from ..model import Model
 from ..pipeline import analyze
 from .descent import Descent, Network
 from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section, WorkedExample
+from .matrices import matrix_section
 from .render import markdown_escape, render
 from .sections import backward_section, error_section, forward_section, network_section
 from .steps import update_section
@@ -116,6 +117,7 @@ def worked_example(gradients: Gradients, values: Mapping[str, Any] | None = None
         forward_section(model, numbers, layer_rules),
         error_section(model, numbers, outputs_error, point, layer_rules, batch, error),
         backward_section(gradients, chains, numbers, layer_rules, batch, gradient, penalties),
+    ) + (() if layer_rules else (matrix_section(gradients, numbers, batch.several),)) + (
         update_section(spec, point, gradient, updated, first_step, shown, after,
                        descent if steps > 1 else None, steps, asked, len(points)),
     )

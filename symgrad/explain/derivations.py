@@ -67,6 +67,10 @@ LOSS_NAME = _name("\u2113(o, t)", r"\ell(o, t)", "<mrow><mi>\u2113</mi><mo>(</mo
                   "<mo>)</mo></mrow>")
 
 
+LOSS_SLOPE = _name("\u2202\u2113/\u2202o", r"\frac{\partial \ell}{\partial o}",
+                   "<mfrac><mrow><mo>\u2202</mo><mi>\u2113</mi></mrow><mrow><mo>\u2202</mo><mi>o</mi></mrow></mfrac>")
+
+
 def _prime(name: str, latex: str, mathml: str) -> Name:
     return _name(f"{name}\u2032(x)", rf"{latex}'(x)", f"<mrow><msup>{mathml}<mo>\u2032</mo></msup><mo>(</mo>"
                  "<mi>x</mi><mo>)</mo></mrow>")
@@ -78,7 +82,7 @@ def loss_lines(model: Model) -> list[Line]:
     term = model.loss_term(OUTPUT, TARGET)
     derivative = sp.diff(term, OUTPUT)
     simpler = sp.factor(derivative)
-    sides: list[Node] = [Partial(Factor("\u2113", "o", derivative)), _applied(_d_by("o"), term), Formula(derivative)]
+    sides: list[Node] = [LOSS_SLOPE, _applied(_d_by("o"), term), Formula(derivative)]
     if simpler != derivative and sp.count_ops(simpler) < sp.count_ops(derivative):
         sides.append(Formula(simpler))
     where = (f"with label smoothing {spec.loss.label_smoothing!r} the target t is (1 \u2212 s)t + s/K; "

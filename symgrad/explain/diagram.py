@@ -20,6 +20,7 @@ MARGIN_TOP = 70
 RADIUS = 24
 SHOWN = 8           # layers up to this wide show every unit; wider ones the first 3 and the last 2
 LABEL_LIMIT = 40    # label every weight and bias up to this many parameters
+CHARACTER = 7.2     # the width of a label's character at the diagram's 13 px font, a little generous
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ class Edge:
     lx: float = 0.0
     ly: float = 0.0
     bias: bool = False
+
+    @property
+    def label_width(self) -> float:
+        """The opaque box behind the label, so the edges do not show through its text."""
+        return len(self.label) * CHARACTER + 8
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Mapping
 import sympy as sp
 
 from ..formulas import Factor, TexPrinter, tex_escape
-from .printers import MathMLPrinter, MathText
+from .printers import MathMLPrinter, MathText, superscript
 
 # -- the nodes ---------------------------------------------------------------------------------
 
@@ -99,6 +99,13 @@ class Square(Node):
 
 
 @dataclass(frozen=True)
+class Matrix(Node):
+    """A matrix (a column vector is one entry per row) of nodes."""
+
+    rows: tuple[tuple[Node, ...], ...]
+
+
+@dataclass(frozen=True)
 class Equation(Node):
     """side = side = ...; ``aligned`` puts each further side on its own line under the first '='."""
 
@@ -126,6 +133,18 @@ def _mi(text: str) -> str:
 def quantity(symbol: sp.Symbol) -> Name:
     """A model symbol (parameter, input, target, net, out, delta) as a name."""
     return Name(MathText().doprint(symbol), TexPrinter().doprint(symbol), MathMLPrinter().doprint(symbol))
+
+
+def layered(base: str, layer: int, tex_base: str | None = None, mathml_base: str | None = None,
+            transposed: bool = False) -> Name:
+    """W⁽²⁾, δ⁽¹⁾, a⁽⁰⁾: a layer's matrix or vector; ``transposed``: (W⁽²⁾)ᵀ."""
+    digits = superscript(str(layer))
+    text, tex = f"{base}⁽{digits}⁾", f"{tex_base or base}^{{({layer})}}"
+    mathml = f"<msup>{mathml_base or _mi(base)}<mrow><mo>(</mo><mn>{layer}</mn><mo>)</mo></mrow></msup>"
+    if transposed:
+        return Name(f"({text})ᵀ", rf"\left({tex}\right)^{{T}}",
+                    f"<msup><mrow><mo>(</mo>{mathml}<mo>)</mo></mrow><mi>T</mi></msup>")
+    return Name(text, tex, mathml)
 
 
 def share(unit: str, wrt: str) -> Name:

@@ -134,7 +134,23 @@ class ValueText(MathText):
         return super()._print_Symbol(expr)
 
 
-class ValueTex(TexPrinter):
+class MathTex(_PositiveFirst, TexPrinter):
+    """LaTeX as the walk-throughs write it: \\frac{1}{2}(t - o)^{2}, single letters in italics."""
+
+    def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
+        return expr.name if len(expr.name) == 1 else super()._print_Symbol(expr, style)
+
+    def _print_Mul(self, expr: sp.Expr) -> str:
+        coefficient, rest = expr.as_coeff_Mul()
+        small = coefficient.is_Rational and (abs(coefficient.p), coefficient.q) in _FRACTIONS
+        if small and rest is not sp.S.One:
+            sign = "- " if coefficient < 0 else ""
+            fraction = rf"\frac{{{abs(coefficient.p)}}}{{{coefficient.q}}} "
+            return sign + fraction + self.parenthesize(rest, PRECEDENCE["Mul"])
+        return super()._print_Mul(expr)
+
+
+class ValueTex(MathTex):
     """LaTeX with numbers in place of the symbols that have a value in ``at`` (parentheses as ValueText)."""
 
     def __init__(self, at: Mapping[sp.Symbol, float], digits: int) -> None:
@@ -157,21 +173,23 @@ class ValueTex(TexPrinter):
             return "-" + self.parenthesize(-expr, 0)
         return super()._print_Mul(expr)
 
+
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
         if expr in self.at:
             return tex_number(format_number(self.at[expr], self.digits))
         return super()._print_Symbol(expr, style)
 
 
-class MathMLPrinter(MathMLPresentationPrinter):
+class MathMLPrinter(_PositiveFirst, MathMLPresentationPrinter):
     """Presentation MathML with the spec's names (``out`` with subscript ``o1``, ``w5``, \u03b4 with
     subscript ``h1``) and the rule table's functions; with ``at``, numbers in place of symbols.
 
     Text goes into DOM text nodes, so whatever a name holds comes out escaped.
     """
 
-    def __init__(self, at: Mapping[sp.Symbol, float] | None = None, digits: int = 6) -> None:
-        super().__init__({"mul_symbol": "dot"} if at else {})
+    def __init__(self, at: Mapping[sp.Symbol, float] | None = None, digits: int = 6,
+                 settings: Mapping[str, str] | None = None) -> None:
+        super().__init__({**({"mul_symbol": "dot"} if at else {}), **(settings or {})})
         self.at = at or {}
         self.digits = digits
 
