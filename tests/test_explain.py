@@ -601,3 +601,55 @@ def test_second_network_derives_tanh_and_sigmoid_once_each(second):
     text = render(second, "txt", 6)
     assert "∂out/∂net = 1 − out²" in text and "∂out/∂net = out·(1 − out)" in text
     assert text.count("f′(x) =") == 2
+
+
+# -- several examples: each one shown, their reduction computed here ------------------------------
+
+def _second_with(count: int, reduction: str = "mean") -> dict:
+    spec = json.loads(json.dumps(SECOND))
+    spec["name"] = f"second_{count}"
+    spec["loss"] = {"name": "half_sse", "reduction": reduction}
+    spec["example"] = {"inputs": [[round(0.6 - 0.15 * k, 6), round(-0.4 + 0.2 * k, 6)] for k in range(count)],
+                       "targets": [[0.2, 0.7] if k % 2 == 0 else [0.9, 0.1] for k in range(count)]}
+    return spec
+
+
+@pytest.mark.parametrize("count, reduction", [(3, "mean"), (3, "sum"), (8, "mean")])
+def test_several_examples_are_each_shown_and_reduced(count, reduction):
+    spec = _second_with(count, reduction)
+    example = worked_example(_gradients(spec), steps=1)
+    p = {name: float(value) for name, value in SECOND["initial"].items()}
+    rows = list(zip(spec["example"]["inputs"], spec["example"]["targets"]))
+    results = [_reference_gradient(p, x, t) for x, t in rows]
+    errors = [values["E"] for values, _ in results]
+    reduce = (lambda v: sum(v) / len(v)) if reduction == "mean" else sum
+    assert example.error == pytest.approx(reduce(errors), rel=1e-12)
+    for name in p:
+        assert example.gradient[name] == pytest.approx(reduce([g[name] for _, g in results]), rel=1e-10, abs=1e-15)
+    text = render(example, "txt", 6)
+
+    def shown(value: float) -> str:
+        return f"{value:.6g}".replace("-", "−")
+
+    if count <= 6:  # every example's forward pass, equation by equation
+        for k, (values, _) in enumerate(results, start=1):
+            if k > 1:
+                assert f"Example {k}: inputs x1 = " in text
+            assert f"out_y = σ(net_y) = σ({shown(values['net_y'])}) = {shown(values['out_y'])}" in text
+        listed = " + ".join(shown(e) if e >= 0 else f"({shown(e)})" for e in errors)
+        expected = f"({listed})/{count}" if reduction == "mean" else listed
+        assert f"E = {expected} = {shown(reduce(errors))}" in text
+    else:  # a table past a handful: each example's outputs and error, and each example's dE/dp
+        table = text[text.index(f"All {count} examples"):]
+        for k, (values, _) in enumerate(results, start=1):
+            row = next(line.split() for line in table.splitlines() if line.split()[:1] == [str(k)])
+            assert [float(cell.replace("−", "-")) for cell in row[1:]] == pytest.approx(
+                [*rows[k - 1][0], values["out_y"], values["out_z"], *rows[k - 1][1], values["E"]], rel=1e-5)
+        gradients = text[text.index(f"Over all {count} examples"):]
+        header = next(line.split() for line in gradients.splitlines() if line.split()[:1] == ["example"])
+        for k, (_, gradient) in enumerate(results, start=1):
+            row = next(line.split() for line in gradients.splitlines() if line.split()[:1] == [str(k)])
+            for name, cell in zip(header[1:], row[1:]):
+                assert float(cell.replace("−", "-")) == pytest.approx(gradient[name[len("∂E/∂"):]], rel=1e-5,
+                                                                        abs=1e-12)
+    assert "nothing" not in text  # no example is dropped without saying so

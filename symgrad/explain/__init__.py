@@ -114,7 +114,7 @@ def worked_example(gradients: Gradients, values: Mapping[str, Any] | None = None
 
     sections = (
         network_section(spec, point, batch),
-        forward_section(model, numbers, layer_rules),
+        forward_section(model, numbers, layer_rules, batch, example_values),
         error_section(model, numbers, outputs_error, point, layer_rules, batch, error),
         backward_section(gradients, chains, numbers, layer_rules, batch, gradient, penalties),
     ) + (() if layer_rules else (matrix_section(gradients, numbers, batch.several),)) + (

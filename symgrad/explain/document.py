@@ -51,10 +51,19 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Table:
+    """Numbers (or words) in rows under a header: the examples' values, past a handful of examples."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[float | str, ...], ...]
+
+
+@dataclass(frozen=True)
 class Group:
     title: str
     lines: tuple[Line, ...]
     text: str = ""
+    table: Table | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ..model import Model
 from ..rules import stable_log_rewrites
 from ..spec import Spec
 from .derivations import derivations_group
-from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section
+from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section, Table
 from .equations import (ERROR, PENALTY, Difference, Equation, Formula, Fraction, Name, Node, Number, Partial,
                         Product, Sum, marked, product, quantity, share, subscripted, summed, total)
 from .steps import describe_optimizer
@@ -95,10 +95,25 @@ def batch_gradient_group(batch: Batch, shown: Sequence[str], penalties: Mapping[
         reduced = _reduction([g[name] for g in batch.gradients], batch)
         sides = Sum((reduced, Number(penalties[name]))) if penalties.get(name) else reduced
         lines.append(Line(Equation((Partial(Factor("E", name, sp.S.Zero)), sides, Number(gradient[name])))))
-    return Group(f"Over all {len(batch.points)} examples ({batch.reduction})", tuple(lines),
-                 "The chains above are example 1's; each example has its own, and the step uses their "
-                 f"{batch.reduction}" + (", plus the penalty's derivative." if any(penalties.get(n) for n in shown)
-                                         else "."))
+    text = ("The chains above are example 1's; each example has its own, and the step uses their "
+            f"{batch.reduction}" + (", plus the penalty's derivative." if any(penalties.get(n) for n in shown) else "."))
+    table = None
+    if len(batch.points) > EXAMPLE_LIST_LIMIT:  # the per-example values the reductions do not list
+        if len(shown) <= GRADIENT_COLUMNS:
+            table = Table(("example",) + tuple(f"∂E/∂{n}" for n in shown),
+                          tuple((str(k),) + tuple(g[n] for n in shown) for k, g in enumerate(batch.gradients, start=1)))
+        elif len(batch.points) <= GRADIENT_COLUMNS:
+            table = Table(("parameter",) + tuple(f"example {k}" for k in range(1, len(batch.points) + 1)),
+                          tuple((f"∂E/∂{n}",) + tuple(g[n] for g in batch.gradients) for n in shown))
+        else:
+            text += (" python -m symgrad formulas SPEC --at initial lists every example's value of every dE/dp "
+                     "(too many here for a table).")
+        text += " Each example's values (penalties not included):" if table else ""
+    return Group(f"Over all {len(batch.points)} examples ({batch.reduction})", tuple(lines), text, table)
+
+
+#: A table of the examples' dE/dp has at most this many columns (parameters, or else examples).
+GRADIENT_COLUMNS = 12
 
 
 def _describe_penalty(l1: float, l2: float) -> str:
@@ -113,7 +128,8 @@ def _listing(names: Sequence[str], values: Sequence[float], limit: int = 10) -> 
     return ", ".join(pairs[:5] + ["..."] + pairs[-2:]) + f" ({len(pairs)} in all)"
 
 
-def forward_section(model: Model, numbers: Mapping[sp.Symbol, float], layer_rules: bool) -> Section:
+def forward_section(model: Model, numbers: Mapping[sp.Symbol, float], layer_rules: bool, batch: Batch,
+                    examples: Sequence[Mapping[sp.Symbol, float]]) -> Section:
     groups = []
     for layer in model.layers:
         title = _describe_layer(model.spec, layer.index)
@@ -132,7 +148,38 @@ def forward_section(model: Model, numbers: Mapping[sp.Symbol, float], layer_rule
     text = ("Each unit adds up its weighted inputs and its bias (net), then applies its activation (out)."
             if not layer_rules else
             "Layer by layer, as vectors: net = W x + b, then the activation elementwise.")
+    if batch.several:
+        text += " Example 1 first; then " + ("each other example the same way." if not layer_rules and len(
+            batch.points) <= EXAMPLE_LIST_LIMIT else "every example in a table.")
+        groups += _other_examples(model, batch, examples, layer_rules)
     return Section("Forward pass", text, tuple(groups))
+
+
+def _other_examples(model: Model, batch: Batch, examples: Sequence[Mapping[sp.Symbol, float]],
+                    layer_rules: bool) -> list[Group]:
+    """Examples 2, 3, ...: their forward passes (a handful) or one table of every example."""
+    spec = model.spec
+    if not layer_rules and len(batch.points) <= EXAMPLE_LIST_LIMIT:
+        return [Group(f"Example {k}: inputs {_listing(spec.inputs, point.inputs)}; targets "
+                      f"{_listing(['t_' + u for u in spec.layers[-1].units], point.targets)}",
+                      tuple(Line(equation) for layer in model.layers for unit in layer.units
+                            for equation in (_net_equation(layer, unit.j, values), _out_equation(layer, unit, values))))
+                for k, (point, values) in enumerate(zip(batch.points[1:], examples[1:]), start=2)]
+    outputs = model.output_layer.units
+    inputs = list(spec.inputs) if spec.n_inputs <= TABLE_COLUMNS else []
+    listed = list(outputs) if len(outputs) <= TABLE_COLUMNS else []
+    header = ("example",) + tuple(inputs) + tuple(f"out_{u.name}" for u in listed) + tuple(
+        f"t_{u.name}" for u in listed) + ("E",)
+    rows = tuple((str(k),) + tuple(point.inputs[:len(inputs)]) + tuple(values[u.out] for u in listed)
+                 + tuple(point.targets[:len(listed)]) + (error,)
+                 for k, (point, values, error) in enumerate(zip(batch.points, examples, batch.errors), start=1))
+    shown = "" if inputs and listed else " (the inputs and outputs are too many for columns: each example's E)"
+    return [Group(f"All {len(batch.points)} examples", (), f"Each example's inputs, outputs, targets and error E{shown}.",
+                  Table(header, rows))]
+
+
+#: A table of the examples lists inputs and outputs as columns up to this many each.
+TABLE_COLUMNS = 8
 
 
 def _value(symbol: sp.Symbol, numbers: Mapping[sp.Symbol, float]) -> Number:
@@ -216,7 +263,8 @@ def error_section(model: Model, numbers: Mapping[sp.Symbol, float], outputs_erro
         lines.append(Line(Equation((ERROR, Number(numbers[ERROR_SYMBOL])))))
     if batch.several:
         lines.append(batch_error_line(batch, penalty, batch_error))
-    text = f"The loss ({spec.loss.name}) of this example: each output's share, then their sum."
+    text = (f"The loss ({spec.loss.name}) of {'example 1' if batch.several else 'this example'}: each output's "
+            "share, then their sum.")
     if penalty_line is not None:
         text += (" The layers' penalties are part of the loss: added once, after the batch's reduction "
                  "(for one example, simply added).")
