@@ -33,6 +33,8 @@ _LAZY = {  # public name -> module; these import SymPy, which a cache hit never 
     "formula_texts": "formulas",
     "evaluate": "formulas",
     "point_from_spec": "formulas",
+    "worked_example": "notebook",
+    "Lesson": "notebook",
 }
 
 
@@ -47,5 +49,5 @@ def __getattr__(name: str):
 __all__ = [
     "__version__", "BuildError", "DataError", "InternalError", "SpecError", "SymgradError", "SymgradWarning", "Spec",
     "parse_spec", "build_model", "differentiate", "optimize", "emit_package", "analyze", "build", "load",
-    "BuildResult", "chain_rule", "formula_texts", "evaluate", "point_from_spec",
+    "BuildResult", "chain_rule", "formula_texts", "evaluate", "point_from_spec", "worked_example", "Lesson",
 ]

@@ -40,7 +40,7 @@ from .sections import backward_section, error_section, forward_section, network_
 from .steps import update_section
 
 __all__ = ["Group", "LAYER_RULE_LIMIT", "Line", "MAX_STEPS", "OUTPUT_LIST_LIMIT", "Section", "WorkedExample",
-           "explain", "markdown_escape", "render", "worked_example"]
+           "check_digits", "explain", "markdown_escape", "render", "worked_example"]
 
 MAX_STEPS = 10_000_000
 #: explain's K steps run in float64 NumPy, about 5 ns per parameter and example: at most this many
@@ -54,10 +54,15 @@ def explain(spec_source: Any, format: str = "txt", values: Mapping[str, Any] | N
     """The worked example of ``spec_source`` (a path or a dict) as ``format`` text."""
     if format not in FORMATS:
         raise SpecError("--format", f'unknown format "{format}"', "use txt, md or html")
-    if not 1 <= digits <= 17:
-        raise SpecError("--digits", f"{digits} is out of range", "use 1 to 17")
+    check_digits(digits)
     gradients = analyze(spec_source).gradients
     return render(worked_example(gradients, values, steps, params), format, digits)
+
+
+def check_digits(digits: int, where: str = "--digits") -> None:
+    """Significant digits are 1 to 17 (a float64 has 17)."""
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 17:
+        raise SpecError(where, f"{digits!r} is out of range", "use 1 to 17")
 
 
 def worked_example(gradients: Gradients, values: Mapping[str, Any] | None = None, steps: int = 10_000,

@@ -46,8 +46,12 @@ def _table(table: Table, format: str, digits: int) -> dict[str, object]:
             "lines": [lines[0], "  ".join("\u2500" * width for width in widths)] + lines[1:]}
 
 
-def render(example: WorkedExample, format: str = "txt", digits: int = 6) -> str:
-    """``example`` as plain text (txt), Markdown with LaTeX (md) or HTML with MathML and SVG (html)."""
+def render(example: WorkedExample, format: str = "txt", digits: int = 6, fragment: bool = False) -> str:
+    """``example`` as plain text (txt), Markdown with LaTeX (md) or HTML with MathML and SVG (html).
+
+    ``fragment`` (html): a ``<div>`` whose style applies inside it only, for a page that has its own
+    (a Jupyter notebook's output).
+    """
     notation = NOTATIONS[format](digits)
     wrap = markupsafe.Markup if format == "html" else str
     sections = [{
@@ -66,7 +70,8 @@ def render(example: WorkedExample, format: str = "txt", digits: int = 6) -> str:
     if format != "txt":
         diagram = wrap(environment.get_template("diagram.svg.jinja").render(
             diagram=layout(example.spec, example.point, digits)))
-    return environment.get_template(f"explain.{format}.jinja").render(
+    name = "explain.fragment.html.jinja" if fragment and format == "html" else f"explain.{format}.jinja"
+    return environment.get_template(name).render(
         spec=example.spec, sections=sections, diagram=diagram, layer_rules=example.layer_rules,
         error=format_number(example.error, digits), after=format_number(example.error_after_step, digits))
 
