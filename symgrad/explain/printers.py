@@ -247,6 +247,13 @@ class MathMLPrinter(_PositiveFirst, MathMLPresentationPrinter):
     def _print_Mul(self, expr):
         if _negative_value(self, -expr):  # -x with x < 0: SymPy would print "- -0.2"
             return self.element("mrow", self.element("mo", text="-"), self.parenthesize(-expr, 0))
+        if self._settings.get("order") == "none" and not expr.could_extract_minus_sign():  # the factors as built
+            row = self.element("mrow")
+            for k, factor in enumerate(expr.args):
+                if k:
+                    row.appendChild(self.element("mo", text="\u2062"))
+                row.appendChild(self.parenthesize(factor, PRECEDENCE["Mul"]))
+            return row
         return super()._print_Mul(expr)
 
     def _print_Symbol(self, sym: sp.Symbol, style: str = "plain"):
