@@ -653,3 +653,22 @@ def test_several_examples_are_each_shown_and_reduced(count, reduction):
                 assert float(cell.replace("−", "-")) == pytest.approx(gradient[name[len("∂E/∂"):]], rel=1e-5,
                                                                         abs=1e-12)
     assert "nothing" not in text  # no example is dropped without saying so
+
+
+def test_custom_formulas_are_derived_from_their_own_expression():
+    from helpers import make_spec
+
+    spec = make_spec([2, 2, 1], [{"expr": "x/(1+abs(x))"}, "linear"], {"expr": "(o - t)**4/4"},
+                     initial={"scheme": "xavier_uniform", "seed": 1}, example={"inputs": [0.5, -0.2], "targets": [0.3]})
+    text = explain(spec, steps=1)
+    assert "ℓ(o, t) = ¼(o − t)⁴" in text
+    assert "∂ℓ/∂o = d/do (¼(o − t)⁴) = (o − t)³" in text      # the power rule, by hand
+    assert "f(x) = x/(|x| + 1)" in text
+    # d/dx x/(1 + |x|) = 1/(1 + |x|) − x·sign(x)/(1 + |x|)², by the quotient rule
+    assert "f′(x) = 1/(1 + |x|) − x·sign(x)/(1 + |x|)²" in text
+    smoothed = make_spec([2, 3], ["softmax"], {"name": "cross_entropy", "label_smoothing": 0.1},
+                         initial={"scheme": "xavier_uniform", "seed": 1},
+                         example={"inputs": [0.5, -0.2], "targets": [1, 0, 0]})
+    text = explain(smoothed, steps=1)
+    assert "ℓ(o, t) = (−0.9·t − 0.0333333333333333)·log(o)" in text  # t becomes 0.9 t + 0.1/3
+    assert "∂out_k/∂net_j = −out_j·out_k" in text

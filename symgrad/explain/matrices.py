@@ -37,8 +37,16 @@ def _activations(k: int) -> Name:
     return layered("a", k, mathml_base=_A)
 
 
+def _nets(k: int) -> Name:
+    return layered("net", k, r"\mathrm{net}", "<mi>net</mi>")
+
+
+def _deltas(k: int) -> Name:
+    return layered("\u03b4", k, r"\delta", _DELTA)
+
+
 def _slope(k: int) -> Name:
-    net = layered("net", k, r"\mathrm{net}", "<mi>net</mi>")
+    net = _nets(k)
     return Name(f"f\u2032({net.text})", rf"f'\left({net.latex}\right)",
                 f"<mrow><msup><mi>f</mi><mo>\u2032</mo></msup><mo>(</mo>{net.mathml}<mo>)</mo></mrow>")
 
@@ -105,7 +113,7 @@ def matrix_section(gradients: Gradients, numbers: Mapping[sp.Symbol, float], sev
 
 def _forward_lines(layer: ModelLayer, values: _Numbers, shown: bool) -> list[Line]:
     k = layer.index + 1
-    net = layered("net", k, r"\mathrm{net}", "<mi>net</mi>")
+    net = _nets(k)
     W, a = layered("W", k), _activations(k - 1)
     bias = layer.spec.bias_mode != "none"
     b = layered("b", k)
@@ -129,10 +137,10 @@ def _forward_lines(layer: ModelLayer, values: _Numbers, shown: bool) -> list[Lin
 def _backward_lines(gradients: Gradients, layer: ModelLayer, values: _Numbers, shown: bool) -> list[Line]:
     model = gradients.model
     k = layer.index + 1
-    delta = layered("\u03b4", k, r"\delta", _DELTA)
+    delta = _deltas(k)
     lines = []
     if layer.is_output and layer.activation == "softmax":
-        sides: list[Node] = [delta, _dE_by(layered("net", k, r"\mathrm{net}", "<mi>net</mi>"))]
+        sides: list[Node] = [delta, _dE_by(_nets(k))]
         before = "Softmax output: each \u03b4 is the sum over every output shown above:"
     elif layer.is_output:
         sides = [delta, Product((_dE_by(_activations(k)), _slope(k)), "odot")]
@@ -143,7 +151,7 @@ def _backward_lines(gradients: Gradients, layer: ModelLayer, values: _Numbers, s
     else:
         following = model.layers[layer.index + 1]
         sides = [delta, Product((Product((layered("W", k + 1, transposed=True),
-                                          layered("\u03b4", k + 1, r"\delta", _DELTA)), "juxt"), _slope(k)), "odot")]
+                                          _deltas(k + 1)), "juxt"), _slope(k)), "odot")]
         if shown:
             transposed = [list(row) for row in zip(*values.weights(following))]
             sides.append(Product((Product((_grid(transposed), _column(values.of(following, "delta"))), "juxt"),

@@ -74,8 +74,8 @@ class MathText(_PositiveFirst, TextPrinter):
             return f"\u03c3({self._print(expr.args[0])})"
         return super()._print_Function(expr)
 
-    def _print_Float(self, expr: sp.Float) -> str:
-        return text_number(format_number(float(expr), 15))
+    def _print_Float(self, expr: sp.Float) -> str:  # a hyphen-minus here: SymPy's sums look for it; doprint converts
+        return text_number(format_number(float(expr), 15)).replace(MINUS, "-")
 
     def _print_Abs(self, expr) -> str:
         return f"|{self._print(expr.args[0])}|"
@@ -129,8 +129,8 @@ class ValueText(MathText):
         return super().parenthesize(item, level, strict)
 
     def _print_Symbol(self, expr: sp.Symbol) -> str:
-        if expr in self.at:
-            return text_number(format_number(self.at[expr], self.digits))
+        if expr in self.at:  # a hyphen-minus, as in MathText._print_Float
+            return text_number(format_number(self.at[expr], self.digits)).replace(MINUS, "-")
         return super()._print_Symbol(expr)
 
 

@@ -40,7 +40,7 @@ def network_section(spec: Spec, point: Point, batch: Batch) -> Section:
                         for _, _, l1, l2, k in spec.penalized_slices())
     text = (f"A {sizes} network with {spec.n_parameters} parameters, loss {loss}, {describe_optimizer(spec.optimizer)}."
             f"{penalties}{frozen} {_examples_shown(batch)}: inputs {_listing(spec.inputs, point.inputs)}; "
-            f"targets {_listing(['t_' + u for u in spec.layers[-1].units], point.targets)}.")
+            f"targets {_targets(spec, point)}.")
     if batch.several:
         text += (f" The error, every dE/dp and the update below are the {batch.reduction} over all "
                  f"{len(batch.points)} examples (the loss's reduction), the penalties added once.")
@@ -54,6 +54,11 @@ def network_section(spec: Spec, point: Point, batch: Batch) -> Section:
              after="frozen" if p.name in spec.frozen else "")
         for p in spec.parameters if p.layer == k and small)) for k in range(len(spec.layers)))
     return Section("Network", text, layers)
+
+
+def _targets(spec: Spec, point: Point) -> str:
+    """``t_o1 = 0.01, t_o2 = 0.99``: an example's targets by the names the equations use."""
+    return _listing(["t_" + unit for unit in spec.layers[-1].units], point.targets)
 
 
 def _names(names: Sequence[str], limit: int = 6) -> str:
@@ -161,7 +166,7 @@ def _other_examples(model: Model, batch: Batch, examples: Sequence[Mapping[sp.Sy
     spec = model.spec
     if not layer_rules and len(batch.points) <= EXAMPLE_LIST_LIMIT:
         return [Group(f"Example {k}: inputs {_listing(spec.inputs, point.inputs)}; targets "
-                      f"{_listing(['t_' + u for u in spec.layers[-1].units], point.targets)}",
+                      f"{_targets(spec, point)}",
                       tuple(Line(equation) for layer in model.layers for unit in layer.units
                             for equation in (_net_equation(layer, unit.j, values), _out_equation(layer, unit, values))))
                 for k, (point, values) in enumerate(zip(batch.points[1:], examples[1:]), start=2)]
