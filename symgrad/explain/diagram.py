@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..formulas import Point, format_number
+from ..formulas import Point
+from ..formulas import format_number as _format
 from ..spec import Spec
+from .printers import text_number
 
 COLUMN = 250        # horizontal distance between layers
 ROW = 100           # vertical distance between units
@@ -65,6 +67,11 @@ class Diagram:
     ellipses: tuple[tuple[float, float], ...]
     title: str
     radius: float = RADIUS
+
+
+def format_number(value: float, digits: int) -> str:
+    """A diagram's number, with a minus sign (U+2212) as in the equations."""
+    return text_number(_format(value, digits))
 
 
 def _rows(n: int) -> list[int | None]:

@@ -18,6 +18,7 @@ from ..model import Model
 from ..rules import stable_log_rewrites
 from ..spec import Spec
 from .derivations import derivations_group
+from .printers import text_number
 from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section, Table
 from .equations import (ERROR, PENALTY, Difference, Equation, Formula, Fraction, Name, Node, Number, Partial,
                         Product, Sum, marked, product, quantity, share, subscripted, summed, total)
@@ -127,7 +128,7 @@ def _describe_penalty(l1: float, l2: float) -> str:
 
 def _listing(names: Sequence[str], values: Sequence[float], limit: int = 10) -> str:
     """``x0 = 0.1, x1 = 0.2, ...``, the first and last few of a long list."""
-    pairs = [f"{name} = {value!r}" for name, value in zip(names, values)]
+    pairs = [f"{name} = {text_number(repr(value))}" for name, value in zip(names, values)]
     if len(pairs) <= limit:
         return ", ".join(pairs)
     return ", ".join(pairs[:5] + ["..."] + pairs[-2:]) + f" ({len(pairs)} in all)"
