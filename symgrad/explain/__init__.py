@@ -5,15 +5,18 @@ one of three formats.  Like the hand-written walk-throughs symgrad grew out of, 
 initial values and its example (or those of a values file)::
 
     network diagram -> forward pass, neuron by neuron -> each output's error, the penalties and
-    the total -> dE/dp for every parameter by the chain rule (plus the penalty's derivative), as
-    a formula and with numbers -> the optimizer's first step from a fresh state -> the error
+    the total -> why each local derivative is what it is (the loss's and every activation's, by
+    SymPy) -> each unit's delta and every dE/dp by the chain rule, as a formula and with numbers
+    -> the same pass in matrix form -> the optimizer's first step from a fresh state -> the error
     after the step and after K steps (the optimizer's state carried from step to step)
 
-When the spec's example holds several examples, the passes show the first and the error, each
-dE/dp and the steps use the loss's reduction over all of them.  :func:`worked_example` computes
-it all once (values with SymPy's arithmetic through :func:`symgrad.formulas.evaluate`, the
-optimizer's steps with :mod:`.descent`) into a :mod:`.document` of :mod:`.sections` and
-:mod:`.steps`; :func:`render` (:mod:`.render`) writes it as plain text, Markdown with LaTeX, or
+Every symbol is defined where it first appears.  When the spec's example holds several
+examples, every forward pass is shown (a table past a handful), and the error, each dE/dp and
+the steps use the loss's reduction over all of them, their per-example values listed.
+:func:`worked_example` computes it all once (values with SymPy's arithmetic through
+:func:`symgrad.formulas.evaluate`, the optimizer's steps with :mod:`.descent`) into a
+:mod:`.document` of sections (:mod:`.sections`, :mod:`.derivations`, :mod:`.matrices`,
+:mod:`.steps`); :func:`render` (:mod:`.render`) writes it as plain text, Markdown with LaTeX, or
 HTML with MathML and an inline SVG diagram.  Networks with more than :data:`LAYER_RULE_LIMIT`
 parameters get each layer's rule instead of every parameter's chain, and the full chain of the
 parameters asked for by name.

@@ -26,7 +26,7 @@ ERROR_SYMBOL = sp.Symbol("E", real=True)  # the symbol evaluate() gives the exam
 
 @dataclass(frozen=True)
 class Batch:
-    """The spec's examples: the passes show the first; the error and dE/dp are the reduction over all.
+    """The spec's examples: the chains show the first; the error and dE/dp are the reduction over all.
 
     ``errors`` and ``gradients`` hold each example's outputs' loss and dE/dp, penalties not included.
     """
