@@ -400,7 +400,7 @@ def _unit_lines(gradients: Gradients, name: str, numbers: Mapping[sp.Symbol, flo
         for (k, weight), shown in zip(derivative.paths, shares):
             into = (Factor("E", f"net_{k.name}", k.delta), Factor(f"net_{k.name}", out, weight))
             before = (f"{out} feeds {', '.join(u.name for u, _ in derivative.paths)}, so it changes E along each of "
-                      f"them. Its share through {k.name} (written E_{k.name}):")
+                      "them. " if k is derivative.paths[0][0] else "") + f"Its share through {k.name} (E_{k.name}):"
             lines.append(Line(Equation((
                 shown, Product(tuple(Partial(f) for f in into)), Product((quantity(k.delta), Formula(weight))),
                 Product((Number(numbers[k.delta]), Number(value_of(weight, numbers))), "times"),
