@@ -28,6 +28,9 @@ _DEFINITIONS: dict[type, Callable[[sp.Expr], sp.Expr]] = {
     rules.Softplus: lambda x: sp.log(1 + sp.exp(x)),
 }
 
+#: A loss's derivative is also shown factored when it has at most this many operations.
+FACTOR_LIMIT = 30
+
 #: One sentence per built-in activation and loss: the calculus step behind SymPy's answer.
 _WHY = {
     "sigmoid": "1 \u2212 \u03c3(x) = e^(\u2212x)/(1 + e^(\u2212x)), so the derivative is the output times one minus "
@@ -81,10 +84,11 @@ def loss_lines(model: Model) -> list[Line]:
     spec = model.spec
     term = model.loss_term(OUTPUT, TARGET)
     derivative = sp.diff(term, OUTPUT)
-    simpler = sp.factor(derivative)
     sides: list[Node] = [LOSS_SLOPE, _applied(_d_by("o"), term), Formula(derivative)]
-    if simpler != derivative and sp.count_ops(simpler) < sp.count_ops(derivative):
-        sides.append(Formula(simpler))
+    if sp.count_ops(derivative) <= FACTOR_LIMIT:  # factoring a spec's long formula could take minutes
+        simpler = sp.factor(derivative)
+        if simpler != derivative and sp.count_ops(simpler) < sp.count_ops(derivative):
+            sides.append(Formula(simpler))
     where = (f"with label smoothing {spec.loss.label_smoothing!r} the target t is (1 \u2212 s)t + s/K; "
              if spec.loss.label_smoothing else "")
     return [
