@@ -36,6 +36,8 @@ _LAZY = {  # public name -> module; these import SymPy, which a cache hit never 
     "to_torch": "interop",
     "from_torch": "interop",
     "to_onnx": "interop",
+    "worked_example": "notebook",
+    "Lesson": "notebook",
 }
 
 
@@ -51,5 +53,5 @@ __all__ = [
     "to_torch", "from_torch", "to_onnx",
     "__version__", "BuildError", "DataError", "InternalError", "SpecError", "SymgradError", "SymgradWarning", "Spec",
     "parse_spec", "build_model", "differentiate", "optimize", "emit_package", "analyze", "build", "load",
-    "BuildResult", "chain_rule", "formula_texts", "evaluate", "point_from_spec",
+    "BuildResult", "chain_rule", "formula_texts", "evaluate", "point_from_spec", "worked_example", "Lesson",
 ]

@@ -101,20 +101,84 @@ def test_mazur_error_after_the_step_is_designs_not_the_seeds(mazur):
 def test_mazur_text_reads_like_the_walk_through(mazur):
     text = render(mazur, "txt", 6)
     assert "net_h1 = w1 · i1 + w2 · i2 + b1 = 0.15 × 0.05 + 0.2 × 0.1 + 0.35 = 0.3775" in text
-    assert "out_h1 = sigmoid(net_h1) = sigmoid(0.3775) = 0.59327" in text
+    assert "out_h1 = σ(net_h1) = σ(0.3775) = 0.59327" in text
+    assert "E_o1 = ½(t_o1 − out_o1)² = ½(0.01 − 0.751365)² = 0.274811" in text
     assert "E = E_o1 + E_o2 = 0.274811 + 0.02356 = 0.298371" in text
     lines = text.splitlines()
-    start = lines.index("    dE/dw5 = dE/dout_o1 · dout_o1/dnet_o1 · dnet_o1/dw5")
-    assert [line.strip() for line in lines[start + 1:start + 4]] == [
-        "= (out_o1 - t_o1) · out_o1*(1 - out_o1) · out_h1", "= 0.741365 × 0.186816 × 0.59327", "= 0.082167"]
-    assert "dE/dout_h1 = dE/dnet_o1 · dnet_o1/dout_h1 + dE/dnet_o2 · dnet_o2/dout_h1" in text
-    assert "w5+ = w5 - η · dE/dw5 = 0.4 - 0.5 × 0.082167 = 0.358916" in text
+    start = lines.index("    ∂E/∂w5 = ∂E/∂out_o1 · ∂out_o1/∂net_o1 · ∂net_o1/∂w5")
+    assert [line.strip() for line in lines[start + 1:start + 5]] == [
+        "= δ_o1 · out_h1", "= (out_o1 − t_o1) · out_o1·(1 − out_o1) · out_h1", "= 0.741365 × 0.186816 × 0.59327",
+        "= 0.082167"]
+    assert "∂E/∂out_h1 = ∂E_o1/∂out_h1 + ∂E_o2/∂out_h1 = 0.0553994 + (−0.0190491) = 0.0363503" in text
+    assert "w5+ = w5 − η · ∂E/∂w5 = 0.4 − 0.5 × 0.082167 = 0.358916" in text
+    assert "w7+ = w7 − η · ∂E/∂w7 = 0.5 − 0.5 × (−0.0226025) = 0.511301" in text
     assert "b1+ = b1 = 0.35   (frozen: unchanged)" in text
     precise = render(mazur, "txt", 9)
     for printed in ("0.593269992", "0.0821670406", "0.000438567734", "0.149780716", "0.35891648", "0.291027774",
-                    "3.51018778e-05"):
+                    "3.51018778 × 10⁻⁵"):
         assert printed in precise
     assert "0.291027924" not in precise
+
+
+@pytest.mark.parametrize("format", ["txt", "md", "html"])
+def test_no_python_operators_and_no_hyphen_minus_in_the_mathematics(mazur, second, format):
+    for example in (mazur, second):
+        page = render(example, format, 6)
+        maths = {"txt": lambda: [line for line in page.splitlines() if line.startswith("    ")],
+                 "md": lambda: re.findall(r"\$\$\n(.*?)\n\$\$", page, flags=re.S),
+                 "html": lambda: _math_fragments(page)}[format]()
+        assert maths
+        for math_text in maths:
+            assert "**" not in math_text
+            if format == "txt":
+                assert "*" not in math_text and "-" not in math_text.replace("->", ""), math_text
+            if format == "html":
+                assert not re.search(r"<m[on]>-", math_text), math_text
+
+
+def _line_after(text: str, before: str) -> str:
+    """The equation that follows the remark starting with ``before`` (its first line, stripped)."""
+    lines = text.splitlines()
+    index = next(k for k, line in enumerate(lines) if line.strip().startswith(before))
+    return lines[index + 1].strip()
+
+
+def test_mazur_defines_every_symbol_where_it_first_appears(mazur):
+    text = " ".join(render(mazur, "txt", 6).split())
+    for words in ("i1, i2 are the inputs", "t_o1, t_o2 the targets", "η is the learning rate",
+                  "net_h1, the net input of h1", "out_h1, its output", "E_o1, output o1's share of the error",
+                  "E, the error of the example", "δ_o1 = ∂E/∂net_o1, the error signal of unit o1",
+                  "δ_h1 = ∂E/∂net_h1, the error signal of unit h1"):
+        assert words in text, words
+    for symbol, definition in (("δ_o1 ", "the error signal of unit o1"), ("net_h1", "the net input of h1"),
+                               ("E_o1", "share of the error"), ("δ_h1 ", "the error signal of unit h1")):
+        first = text.index(symbol)  # the symbol's first appearance is in the sentence that defines it
+        assert text.index(definition) - 40 < first < text.index(definition), symbol
+
+
+def test_mazur_derives_each_derivative_once(mazur):
+    text = render(mazur, "txt", 6)
+    assert "ℓ(o, t) = ½(t − o)²" in text
+    assert "∂ℓ/∂o = d/do (½(t − o)²) = o − t" in text
+    assert "f′(x) = d/dx (1/(1 + e^(−x))) = e^(−x)/(1 + e^(−x))² = σ(x)·(1 − σ(x))" in text
+    assert "∂out/∂net = out·(1 − out)" in text
+    assert text.count("f′(x) =") == 1  # both layers are sigmoid: derived once
+    assert "of the output layer and hidden layer 1" in text
+
+
+def test_mazur_shows_the_per_output_pieces_with_the_seeds_numbers(mazur):
+    text = render(mazur, "txt", 9)
+    piece_o1 = re.search(r"∂E_o1/∂out_h1 = ∂E/∂net_o1 · ∂net_o1/∂out_h1 = δ_o1 · w5 = 0.138498562 × 0.4 = (\S+)", text)
+    piece_o2 = re.search(r"∂E_o2/∂out_h1 = ∂E/∂net_o2 · ∂net_o2/∂out_h1 = δ_o2 · w7 = \S+ × 0.5 = (\S+)", text)
+    assert_printed(float(piece_o1.group(1)), "0.055399425")
+    # The seed's −0.019049119 rounds its own δ_o2 × w7 = −0.0190491183.
+    assert_printed(float(piece_o2.group(1).replace("−", "-")), "-0.019049119", last_digit=1)
+    total = re.search(r"∂E/∂out_h1 = ∂E_o1/∂out_h1 \+ ∂E_o2/∂out_h1 = \S+ \+ \(\S+\) = (\S+)", text)
+    assert_printed(float(total.group(1)), "0.036350306")
+    delta = _line_after(text, "δ_o1 = ∂E/∂net_o1, the error signal")
+    assert delta == "δ_o1 = ∂E/∂net_o1"
+    block = text[text.index(delta):]
+    assert_printed(float(re.search(r"= (0\.138\d+)\n", block).group(1)), "0.138498562")
 
 
 def test_the_committed_docs_page_is_current(mazur):
@@ -189,12 +253,13 @@ def test_second_network_text_shows_its_own_layout(second):
     text = render(second, "txt", 6)
     p = {name: float(value) for name, value in SECOND["initial"].items()}
     values, gradient = _reference_gradient(p, SECOND["example"]["inputs"], SECOND["example"]["targets"])
-    assert "net_b = u2 · x1 + u4 · x2 + c2 = -0.2 × 0.6 + 0.4 × (-0.4) + (-0.1) = " + f"{values['net_b']:.6g}" in text
-    assert "dE/du2 = dE/dout_b · dout_b/dnet_b · dnet_b/du2" in text
-    assert "dE/dout_b = dE/dnet_y · dnet_y/dout_b + dE/dnet_z · dnet_z/dout_b" in text
-    assert f"= {gradient['u2']:.6g}\n" in text
+    assert ("net_b = u2 · x1 + u4 · x2 + c2 = −0.2 × 0.6 + 0.4 × (−0.4) + (−0.1) = "
+            + f"{values['net_b']:.6g}".replace("-", "−")) in text
+    assert "∂E/∂u2 = ∂E/∂out_b · ∂out_b/∂net_b · ∂net_b/∂u2" in text
+    assert "∂E/∂out_b = ∂E_y/∂out_b + ∂E_z/∂out_b" in text
+    assert f"= {gradient['u2']:.6g}\n".replace("-", "−") in text
     shown = f"{gradient['c1']:.6g}" if gradient["c1"] >= 0 else f"({gradient['c1']:.6g})"
-    assert f"c1+ = c1 - η · dE/dc1 = 0.05 - 0.3 × {shown} = " in text
+    assert f"c1+ = c1 − η · ∂E/∂c1 = 0.05 − 0.3 × {shown} = ".replace("-", "−") in text
     assert "unchanged" not in text
 
 
@@ -253,17 +318,17 @@ def test_softmax_walk_through_agrees_with_sympy(examples):
     assert example.error == pytest.approx(-math.log(example.value("out_dog")), rel=1e-12)
     assert sum(example.value(f"out_{u}") for u in ("cat", "dog", "eel")) == pytest.approx(1.0, rel=1e-14)
     assert example.error_after_step == pytest.approx(example.descent.errors[1], rel=1e-12)
-    assert "E_dog = -t_dog*log(out_dog) = -1*log(" in render(example, "txt", 6)
+    assert "E_dog = −t_dog·log(out_dog) = −1·log(" in render(example, "txt", 6)
 
 
 def test_wide_network_shows_layer_rules_and_named_chains(examples):
     example = examples["wide"]
     assert example.layer_rules and example.shown == WIDE_PARAMS
     text = render(example, "txt", 6)
-    assert "dE/dW2 = delta_2 out_1ᵀ" in text
-    assert "delta_1 = (W2ᵀ delta_2) ⊙ out_1*(1 - out_1)" in text
-    assert "dE/db2 = sum(delta_2)" in text and "dE/dW1 = delta_1 xᵀ" in text
-    assert text.count("\n    dE/dW1_3_7 = ") == 1 and "W1_0_0" not in text
+    assert "∂E/∂W2 = δ_2 out_1ᵀ" in text
+    assert "δ_2 = (W2ᵀ δ_2) ⊙ out_1·(1 − out_1)".replace("W2ᵀ δ_2", "W2ᵀ δ_2").replace("δ_2 = (", "δ_1 = (") in text
+    assert "∂E/∂b2 = sum(delta_2)" in text and "∂E/∂W1 = δ_1 xᵀ" in text
+    assert text.count("\n    ∂E/∂W1_3_7 = ") == 1 and "W1_0_0" not in text
     # The float64 values of a big network agree with SymPy's evaluation of the same chains.
     gradients = _gradients(WIDE)
     exact = evaluate(gradients, example.point)
@@ -275,7 +340,7 @@ def test_wide_network_shows_layer_rules_and_named_chains(examples):
 
 def test_param_limits_a_small_network_to_those_parameters():
     text = explain(MAZUR, "txt", steps=0, params=["w6"])
-    assert "dE/dw6 = " in text and "dE/dw5 = " not in text and "w6+ = " in text and "w5+ = " not in text
+    assert "∂E/∂w6 = " in text and "∂E/∂w5 = " not in text and "w6+ = " in text and "w5+ = " not in text
     assert "steps, each one like this" not in text
 
 
@@ -451,3 +516,159 @@ def test_a_big_network_reduces_every_example_too():
     text = " ".join(render(example).split())
     assert "Over all 3 examples (sum)" in text and "each on all 3 examples" in text
     assert "plus the penalty's derivative" not in text
+
+
+# -- the matrix form -----------------------------------------------------------------------------
+
+def _matrix_sides(example, head: str):
+    """The sides of the matrix-form equation whose first side is printed as ``head``, as text and Matrix nodes."""
+    from symgrad.explain.equations import Matrix
+    from symgrad.explain.notation import TextNotation
+
+    notation = TextNotation(6)
+    section = next(s for s in example.sections if s.title == "Matrix form")
+    for group in section.groups:
+        for line in group.lines:
+            sides = line.equation.sides
+            if notation(sides[0]) == head:
+                return [notation(side) for side in sides], [m for side in sides for m in _walk(side, Matrix)]
+    raise AssertionError(f"no equation {head}")
+
+
+def _walk(node, kind):
+    """Every ``kind`` node in ``node``, in reading order."""
+    if isinstance(node, kind):
+        return [node]
+    return [found for child in getattr(node, "items", ()) for found in _walk(child, kind)]
+
+
+def _entries(matrix) -> list[list[float]]:
+    return [[cell.value for cell in row] for row in matrix.rows]
+
+
+def test_matrix_form_of_mazur_matches_the_seed(mazur):
+    texts, matrices = _matrix_sides(mazur, "∂E/∂W⁽²⁾")
+    assert texts[1] == "δ⁽²⁾ a⁽¹⁾ᵀ"
+    grid = _entries(matrices[-1])
+    assert_printed(grid[0][0], "0.082167041")   # dE/dw5
+    texts, matrices = _matrix_sides(mazur, "δ⁽¹⁾")
+    assert texts[1] == "((W⁽²⁾)ᵀ δ⁽²⁾) ⊙ f′(net⁽¹⁾)"
+    assert _entries(matrices[0]) == [[0.4, 0.5], [0.45, 0.55]]  # W2 = [[w5, w6], [w7, w8]], transposed
+    assert_printed(_entries(matrices[1])[0][0], "0.138498562")  # delta_o1
+    assert_printed(_entries(matrices[2])[0][0], "0.241300709")  # dout_h1/dnet_h1
+    assert_printed(_entries(matrices[3])[0][0], "0.036350306")  # dE/dout_h1: (W2)ᵀ delta2, row 1
+    _, matrices = _matrix_sides(mazur, "∂E/∂W⁽¹⁾")
+    assert_printed(_entries(matrices[-1])[0][0], "0.000438568")  # dE/dw1
+    text = " ".join(render(mazur, "txt", 6).split())
+    assert "That is where the transpose comes from" in text and "W⁽ˡ⁺¹⁾[k][j] connects" not in text
+    assert "W⁽ˡ⁾[j][i] connects unit i of layer l − 1 to unit j" in text
+
+
+def test_matrix_form_of_the_second_network_matches_plain_python(second):
+    p = {name: float(value) for name, value in SECOND["initial"].items()}
+    _, gradient = _reference_gradient(p, SECOND["example"]["inputs"], SECOND["example"]["targets"])
+    # its weights are named column-major: W1 = [[u1, u3], [u2, u4]], W2 = [[v2, v1], [v4, v3]]
+    _, matrices = _matrix_sides(second, "∂E/∂W⁽¹⁾")
+    expected = [[gradient["u1"], gradient["u3"]], [gradient["u2"], gradient["u4"]]]
+    assert _entries(matrices[-1]) == [pytest.approx(row, rel=1e-12) for row in expected]
+    _, matrices = _matrix_sides(second, "∂E/∂W⁽²⁾")
+    expected = [[gradient["v2"], gradient["v1"]], [gradient["v4"], gradient["v3"]]]
+    assert _entries(matrices[-1]) == [pytest.approx(row, rel=1e-12) for row in expected]
+    _, matrices = _matrix_sides(second, "δ⁽¹⁾")
+    assert _entries(matrices[0]) == [[p["v2"], p["v4"]], [p["v1"], p["v3"]]]  # (W2)ᵀ
+    assert _entries(matrices[-1]) == [[pytest.approx(gradient["c1"], rel=1e-12)],
+                                      [pytest.approx(gradient["c2"], rel=1e-12)]]
+    _, matrices = _matrix_sides(second, "W⁽²⁾")
+    assert [[cell.text for cell in row] for row in matrices[0].rows] == [["v2", "v1"], ["v4", "v3"]]
+
+
+def test_the_activations_derivatives_agree_with_their_definitions():
+    """What the derivations show, checked numerically: f′ from the definition equals the rule's derivative."""
+    import sympy as sp
+
+    from symgrad.explain.derivations import _DEFINITIONS
+
+    x = sp.Symbol("x", real=True)
+    for function, definition in _DEFINITIONS.items():
+        for point in (-2.0, -0.3, 0.0, 0.7, 3.0):
+            rule = float(sp.diff(function(x), x).subs(x, point))
+            direct = float(sp.diff(definition(x), x).subs(x, point))
+            assert rule == pytest.approx(direct, rel=1e-14)
+            assert float(function(sp.Float(point))) == pytest.approx(float(definition(sp.Float(point))), rel=1e-15)
+
+
+def test_second_network_derives_tanh_and_sigmoid_once_each(second):
+    text = render(second, "txt", 6)
+    assert "∂out/∂net = 1 − out²" in text and "∂out/∂net = out·(1 − out)" in text
+    assert text.count("f′(x) =") == 2
+
+
+# -- several examples: each one shown, their reduction computed here ------------------------------
+
+def _second_with(count: int, reduction: str = "mean") -> dict:
+    spec = json.loads(json.dumps(SECOND))
+    spec["name"] = f"second_{count}"
+    spec["loss"] = {"name": "half_sse", "reduction": reduction}
+    spec["example"] = {"inputs": [[round(0.6 - 0.15 * k, 6), round(-0.4 + 0.2 * k, 6)] for k in range(count)],
+                       "targets": [[0.2, 0.7] if k % 2 == 0 else [0.9, 0.1] for k in range(count)]}
+    return spec
+
+
+@pytest.mark.parametrize("count, reduction", [(3, "mean"), (3, "sum"), (8, "mean")])
+def test_several_examples_are_each_shown_and_reduced(count, reduction):
+    spec = _second_with(count, reduction)
+    example = worked_example(_gradients(spec), steps=1)
+    p = {name: float(value) for name, value in SECOND["initial"].items()}
+    rows = list(zip(spec["example"]["inputs"], spec["example"]["targets"]))
+    results = [_reference_gradient(p, x, t) for x, t in rows]
+    errors = [values["E"] for values, _ in results]
+    reduce = (lambda v: sum(v) / len(v)) if reduction == "mean" else sum
+    assert example.error == pytest.approx(reduce(errors), rel=1e-12)
+    for name in p:
+        assert example.gradient[name] == pytest.approx(reduce([g[name] for _, g in results]), rel=1e-10, abs=1e-15)
+    text = render(example, "txt", 6)
+
+    def shown(value: float) -> str:
+        return f"{value:.6g}".replace("-", "−")
+
+    if count <= 6:  # every example's forward pass, equation by equation
+        for k, (values, _) in enumerate(results, start=1):
+            if k > 1:
+                assert f"Example {k}: inputs x1 = " in text
+            assert f"out_y = σ(net_y) = σ({shown(values['net_y'])}) = {shown(values['out_y'])}" in text
+        listed = " + ".join(shown(e) if e >= 0 else f"({shown(e)})" for e in errors)
+        expected = f"({listed})/{count}" if reduction == "mean" else listed
+        assert f"E = {expected} = {shown(reduce(errors))}" in text
+    else:  # a table past a handful: each example's outputs and error, and each example's dE/dp
+        table = text[text.index(f"All {count} examples"):]
+        for k, (values, _) in enumerate(results, start=1):
+            row = next(line.split() for line in table.splitlines() if line.split()[:1] == [str(k)])
+            assert [float(cell.replace("−", "-")) for cell in row[1:]] == pytest.approx(
+                [*rows[k - 1][0], values["out_y"], values["out_z"], *rows[k - 1][1], values["E"]], rel=1e-5)
+        gradients = text[text.index(f"Over all {count} examples"):]
+        header = next(line.split() for line in gradients.splitlines() if line.split()[:1] == ["example"])
+        for k, (_, gradient) in enumerate(results, start=1):
+            row = next(line.split() for line in gradients.splitlines() if line.split()[:1] == [str(k)])
+            for name, cell in zip(header[1:], row[1:]):
+                assert float(cell.replace("−", "-")) == pytest.approx(gradient[name[len("∂E/∂"):]], rel=1e-5,
+                                                                        abs=1e-12)
+    assert "nothing" not in text  # no example is dropped without saying so
+
+
+def test_custom_formulas_are_derived_from_their_own_expression():
+    from helpers import make_spec
+
+    spec = make_spec([2, 2, 1], [{"expr": "x/(1+abs(x))"}, "linear"], {"expr": "(o - t)**4/4"},
+                     initial={"scheme": "xavier_uniform", "seed": 1}, example={"inputs": [0.5, -0.2], "targets": [0.3]})
+    text = explain(spec, steps=1)
+    assert "ℓ(o, t) = ¼(o − t)⁴" in text
+    assert "∂ℓ/∂o = d/do (¼(o − t)⁴) = (o − t)³" in text      # the power rule, by hand
+    assert "f(x) = x/(|x| + 1)" in text
+    # d/dx x/(1 + |x|) = 1/(1 + |x|) − x·sign(x)/(1 + |x|)², by the quotient rule
+    assert "f′(x) = 1/(1 + |x|) − x·sign(x)/(1 + |x|)²" in text
+    smoothed = make_spec([2, 3], ["softmax"], {"name": "cross_entropy", "label_smoothing": 0.1},
+                         initial={"scheme": "xavier_uniform", "seed": 1},
+                         example={"inputs": [0.5, -0.2], "targets": [1, 0, 0]})
+    text = explain(smoothed, steps=1)
+    assert "ℓ(o, t) = (−0.9·t − 0.0333333333333333)·log(o)" in text  # t becomes 0.9 t + 0.1/3
+    assert "∂out_k/∂net_j = −out_j·out_k" in text

@@ -184,7 +184,23 @@ def browser():
             devtools.close()
 
 
-def render_page(browser: DevTools, path: Path) -> tuple[dict, bytes, list[dict]]:
+#: For pages without a diagram (the exercise sheets): tables and text laid out, nothing missing.
+MEASURE_SHEET = """JSON.stringify((() => {
+  const box = e => e.getBoundingClientRect();
+  const cells = [...document.querySelectorAll('td, th')];
+  return {
+    tables: document.querySelectorAll('table').length,
+    cells: cells.length, sized: cells.filter(c => box(c).width > 0 && box(c).height > 0).length,
+    text: document.body.innerText.length,
+    height: document.documentElement.scrollHeight,
+    scripts: document.scripts.length,
+    maths: document.querySelectorAll('math').length,
+    mathml: [...document.querySelectorAll('math')].filter(m => m instanceof MathMLElement).length,
+  };
+})())"""
+
+
+def render_page(browser: DevTools, path: Path, measure: str = MEASURE) -> tuple[dict, bytes, list[dict]]:
     """Open ``path`` in a new tab: the page's measurements, a screenshot (PNG) and the tab's events."""
     target = browser.send("Target.createTarget", url="about:blank")["targetId"]
     session = browser.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
@@ -192,7 +208,7 @@ def render_page(browser: DevTools, path: Path) -> tuple[dict, bytes, list[dict]]
         browser.send(f"{domain}.enable", session)
     browser.send("Page.navigate", session, url=path.as_uri())
     browser.wait_for("Page.loadEventFired", session)
-    measured = browser.send("Runtime.evaluate", session, expression=MEASURE, returnByValue=True)
+    measured = browser.send("Runtime.evaluate", session, expression=measure, returnByValue=True)
     shot = browser.send("Page.captureScreenshot", session, format="png",
                         clip={"x": 0, "y": 0, "width": 1000, "height": 1300, "scale": 0.25})
     browser.send("Target.closeTarget", targetId=target)
@@ -256,7 +272,24 @@ def _problems(events: list[dict], page: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("spec", [MAZUR, SOFTMAX, ADAM], ids=["mazur", "softmax", "adam"])
+SEVERAL = {  # three examples: each forward pass shown, tables of nothing; the matrix form of three layers
+    "name": "several", "inputs": ["x1", "x2"],
+    "layers": [{"units": 3, "activation": "tanh"}, {"units": 2, "activation": "relu"},
+               {"units": ["y"], "activation": "sigmoid", "bias": "shared"}],
+    "loss": "binary_cross_entropy", "optimizer": {"name": "sgd", "learning_rate": 0.1},
+    "initial": {"scheme": "xavier_uniform", "seed": 5},
+    "example": {"inputs": [[0.5, -1.0], [1.5, 0.25], [-0.5, 0.75]], "targets": [[1.0], [0.0], [1.0]]},
+}
+
+
+def _assert_not_blank(png: bytes) -> None:
+    width_px, height_px, bpp, pixels = decode_png(png)
+    colors = {pixels[i:i + 3] for i in range(0, len(pixels), bpp)}
+    inked = sum(1 for i in range(0, len(pixels), bpp) if sum(pixels[i:i + 3]) < 600)
+    assert len(colors) > 20 and inked > 0.01 * width_px * height_px, "the screenshot is blank"
+
+
+@pytest.mark.parametrize("spec", [MAZUR, SOFTMAX, ADAM, SEVERAL], ids=["mazur", "softmax", "adam", "several"])
 def test_explain_html_renders_in_chromium(browser, tmp_path, spec):
     page = tmp_path / "explain.html"
     html = explain(spec, "html", steps=100)
@@ -285,3 +318,26 @@ def test_explain_html_renders_in_chromium(browser, tmp_path, spec):
               for y in range(int(top / 4), min(int((top + height) / 4), height_px))
               for x in range(int(left / 4), min(int((left + width) / 4), width_px))}
     assert len(region) > 20
+
+
+def test_exercise_sheets_render_in_chromium(browser, tmp_path):
+    """The exercise command's HTML question sheet, answer key and worked solutions load and lay out."""
+    from symgrad.exercise import write_exercises
+
+    written = write_exercises(7, tmp_path / "sheet", count=2, format="html")
+    pages = {path.name: path for path in written if path.suffix == ".html"}
+    assert {"questions.html", "answers.html", "worked-1.html", "worked-2.html"} <= set(pages)
+    for name, page in sorted(pages.items()):
+        worked = name.startswith("worked-")
+        measured, png, events = render_page(browser, page, MEASURE if worked else MEASURE_SHEET)
+        assert _problems(events, page) == [], name
+        assert measured["scripts"] == 0, name
+        if worked:  # explain's page: every formula laid out, the diagram drawn
+            assert measured["mathml"] == measured["maths"] > 20 and measured["sized"] == measured["maths"], name
+            assert measured["stacked"] == measured["fracs"] > 0 and measured["lowered"] == measured["subs"], name
+            assert measured["circles"] >= 6, name
+        else:  # the sheets: their tables laid out, every cell with a size
+            assert measured["tables"] >= 2 and measured["cells"] > 10 and measured["sized"] == measured["cells"], name
+            assert measured["mathml"] == measured["maths"], name
+            assert measured["text"] > 300 and measured["height"] > 500, name
+        _assert_not_blank(png)

@@ -203,24 +203,36 @@ def test_penalties_in_the_error_the_gradient_and_the_steps():
     assert example.descent.parameters == pytest.approx(after, rel=1e-9)
 
 
+def _ascii(text: str) -> str:
+    """The text form with ASCII minus signs and d for ∂, so expected lines can use Python's number formatting."""
+    return text.replace("\u2212", "-").replace("\u2202", "d")
+
+
+def _power_of_ten(value: float) -> str:
+    """``7.59753e-07`` as the text form writes it: ``7.59753 × 10⁻⁷``."""
+    mantissa, exponent = f"{value:.6g}".split("e")
+    return f"{mantissa} × 10" + str(int(exponent)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
 def test_penalties_are_shown_with_their_numbers():
     example = _example(PENALIZED)
     p = _initial(PENALIZED)
     loss, penalty, gradient = _reference(PENALIZED, p)
-    text = render(example, "txt", 6)
+    text = _ascii(render(example, "txt", 6))
     hidden = HIDDEN + HIDDEN_BIASES
     squares, absolute = sum(p[n] ** 2 for n in hidden), sum(abs(p[n]) for n in hidden)
     assert (f"= 0.02 × {squares:.6g} + 0.005 × {absolute:.6g} + 0.01 × {sum(p[n] ** 2 for n in OUTPUT):.6g}"
             f" + 0.003 × {sum(abs(p[n]) for n in OUTPUT):.6g}\n            = {penalty:.6g}\n") in text
-    assert "penalty = 0.02 · (c1**2 + c2**2 + u1**2 + u2**2 + u3**2 + u4**2) + 0.005 · (abs(c1) + " in text
+    assert "penalty = 0.02 · (c1² + c2² + u1² + u2² + u3² + u4²) + 0.005 · (|c1| + " in text
     assert "E = E_y + E_z + penalty = " in text and f" = {loss + penalty:.6g}\n" in text
     # the chain of u2 ends with the penalty's derivative: 2 * 0.02 * u2 + 0.005 * sign(u2)
     lines = text.splitlines()
     start = lines.index("    dE/du2 = dE/dout_b · dout_b/dnet_b · dnet_b/du2 + dpenalty/du2")
-    assert lines[start + 1].endswith(" · x1 + 0.04*u2 + 0.005*sign(u2)")
+    assert lines[start + 1].strip() == "= δ_b · x1 + dpenalty/du2"
+    assert lines[start + 2].endswith(" · x1 + 0.04·u2 + 0.005·sign(u2)")
     derivative = 2 * 0.02 * p["u2"] - 0.005  # u2 = -0.2: sign -1
-    assert lines[start + 2].endswith(f" + {derivative:.6g}" if derivative >= 0 else f" + ({derivative:.6g})")
-    assert lines[start + 3].strip() == f"= {gradient['u2']:.6g}"
+    assert lines[start + 3].endswith(f" + {derivative:.6g}" if derivative >= 0 else f" + ({derivative:.6g})")
+    assert lines[start + 4].strip() == f"= {gradient['u2']:.6g}"
     assert "dE/dd1 = dE/dout_y · dout_y/dnet_y · dnet_y/dd1\n" in text  # d1 is not covered
     shown = f"{gradient['u2']:.6g}" if gradient["u2"] >= 0 else f"({gradient['u2']:.6g})"
     assert f"u2+ = u2 - η · dE/du2 = -0.2 - 0.3 × {shown} = {p['u2'] - 0.3 * gradient['u2']:.6g}" in text
@@ -265,13 +277,13 @@ def test_adam_first_step_reads_like_its_rule():
     m, v = 0.1 * g, 0.001 * g * g  # (1 - beta1) g, (1 - beta2) g^2
     m_hat, v_hat = m / 0.1, v / 0.001
     new = p["v3"] - 0.05 * m_hat / (math.sqrt(v_hat) + 1e-8)
-    text = render(example, "txt", 6)
+    text = _ascii(render(example, "txt", 6))
     number = f"{g:.6g}" if g >= 0 else f"({g:.6g})"
     assert f"m_v3 = (1 - β1) · dE/dv3 = 0.1 × {number} = {m:.6g}\n" in text
-    assert f"v_v3 = (1 - β2) · (dE/dv3)² = 0.001 × {number}² = {v:.6g}\n" in text
+    assert f"v_v3 = (1 - β2) · (dE/dv3)² = 0.001 × {number}² = {_power_of_ten(v)}\n" in text
     assert "m̂_v3 = m_v3/(1 - β1) = " in text and f" = {m_hat:.6g}\n" in text
-    assert f"v̂_v3 = v_v3/(1 - β2) = {v:.6g}/0.001 = {v_hat:.6g}\n" in text
-    assert (f"v3+ = v3 - η · m̂_v3/(√v̂_v3 + ε) = 0.7 - 0.05 × {m_hat:.6g}/(√{v_hat:.6g} + 1e-08) = "
+    assert f"v̂_v3 = v_v3/(1 - β2) = {_power_of_ten(v)}/0.001 = {v_hat:.6g}\n" in text
+    assert (f"v3+ = v3 - η · m̂_v3/(√v̂_v3 + ε) = 0.7 - 0.05 × {m_hat:.6g}/(√{v_hat:.6g} + 1 × 10⁻⁸) = "
             f"{new:.6g}\n") in text
     assert "d2+ = d2 = -0.25   (frozen: unchanged)" in text
     assert "Adam (torch.optim.Adam)" in text and "from a fresh state (m = v = 0, t = 1)" in text
@@ -282,7 +294,7 @@ def test_nesterov_first_step_reads_like_its_rule():
     example = _example(NESTEROV)
     _, _, gradient = _reference(NESTEROV, _initial(NESTEROV))
     g = gradient["u4"]
-    text = render(example, "txt", 6)
+    text = _ascii(render(example, "txt", 6))
     assert f"b_u4 = dE/du4 = {g:.6g}\n" in text
     number = f"{g:.6g}" if g >= 0 else f"({g:.6g})"
     assert (f"u4+ = u4 - η · (dE/du4 + μ · b_u4) = 0.4 - 0.1 × ({g:.6g} + 0.9 × {number}) = "

@@ -5,15 +5,18 @@ one of three formats.  Like the hand-written walk-throughs symgrad grew out of, 
 initial values and its example (or those of a values file)::
 
     network diagram -> forward pass, neuron by neuron -> each output's error, the penalties and
-    the total -> dE/dp for every parameter by the chain rule (plus the penalty's derivative), as
-    a formula and with numbers -> the optimizer's first step from a fresh state -> the error
+    the total -> why each local derivative is what it is (the loss's and every activation's, by
+    SymPy) -> each unit's delta and every dE/dp by the chain rule, as a formula and with numbers
+    -> the same pass in matrix form -> the optimizer's first step from a fresh state -> the error
     after the step and after K steps (the optimizer's state carried from step to step)
 
-When the spec's example holds several examples, the passes show the first and the error, each
-dE/dp and the steps use the loss's reduction over all of them.  :func:`worked_example` computes
-it all once (values with SymPy's arithmetic through :func:`symgrad.formulas.evaluate`, the
-optimizer's steps with :mod:`.descent`) into a :mod:`.document` of :mod:`.sections` and
-:mod:`.steps`; :func:`render` (:mod:`.render`) writes it as plain text, Markdown with LaTeX, or
+Every symbol is defined where it first appears.  When the spec's example holds several
+examples, every forward pass is shown (a table past a handful), and the error, each dE/dp and
+the steps use the loss's reduction over all of them, their per-example values listed.
+:func:`worked_example` computes it all once (values with SymPy's arithmetic through
+:func:`symgrad.formulas.evaluate`, the optimizer's steps with :mod:`.descent`) into a
+:mod:`.document` of sections (:mod:`.sections`, :mod:`.derivations`, :mod:`.matrices`,
+:mod:`.steps`); :func:`render` (:mod:`.render`) writes it as plain text, Markdown with LaTeX, or
 HTML with MathML and an inline SVG diagram.  Networks with more than :data:`LAYER_RULE_LIMIT`
 parameters get each layer's rule instead of every parameter's chain, and the full chain of the
 parameters asked for by name.
@@ -34,12 +37,13 @@ from ..model import Model
 from ..pipeline import analyze
 from .descent import Descent, Network
 from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section, WorkedExample
+from .matrices import matrix_section
 from .render import markdown_escape, render
 from .sections import backward_section, error_section, forward_section, network_section
 from .steps import update_section
 
 __all__ = ["Group", "LAYER_RULE_LIMIT", "Line", "MAX_STEPS", "OUTPUT_LIST_LIMIT", "Section", "WorkedExample",
-           "explain", "markdown_escape", "render", "worked_example"]
+           "check_digits", "explain", "markdown_escape", "render", "worked_example"]
 
 MAX_STEPS = 10_000_000
 #: explain's K steps run in float64 NumPy, about 5 ns per parameter and example: at most this many
@@ -53,10 +57,15 @@ def explain(spec_source: Any, format: str = "txt", values: Mapping[str, Any] | N
     """The worked example of ``spec_source`` (a path or a dict) as ``format`` text."""
     if format not in FORMATS:
         raise SpecError("--format", f'unknown format "{format}"', "use txt, md or html")
-    if not 1 <= digits <= 17:
-        raise SpecError("--digits", f"{digits} is out of range", "use 1 to 17")
+    check_digits(digits)
     gradients = analyze(spec_source).gradients
     return render(worked_example(gradients, values, steps, params), format, digits)
+
+
+def check_digits(digits: int, where: str = "--digits") -> None:
+    """Significant digits are 1 to 17 (a float64 has 17)."""
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 17:
+        raise SpecError(where, f"{digits!r} is out of range", "use 1 to 17")
 
 
 def worked_example(gradients: Gradients, values: Mapping[str, Any] | None = None, steps: int = 10_000,
@@ -113,9 +122,10 @@ def worked_example(gradients: Gradients, values: Mapping[str, Any] | None = None
 
     sections = (
         network_section(spec, point, batch),
-        forward_section(model, numbers, layer_rules),
+        forward_section(model, numbers, layer_rules, batch, example_values),
         error_section(model, numbers, outputs_error, point, layer_rules, batch, error),
         backward_section(gradients, chains, numbers, layer_rules, batch, gradient, penalties),
+    ) + (() if layer_rules else (matrix_section(gradients, numbers, batch.several),)) + (
         update_section(spec, point, gradient, updated, first_step, shown, after,
                        descent if steps > 1 else None, steps, asked, len(points)),
     )

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..formulas import Point, format_number
+from ..formulas import Point
+from ..formulas import format_number as _format
 from ..spec import Spec
+from .printers import text_number
 
 COLUMN = 250        # horizontal distance between layers
 ROW = 100           # vertical distance between units
@@ -20,6 +22,7 @@ MARGIN_TOP = 70
 RADIUS = 24
 SHOWN = 8           # layers up to this wide show every unit; wider ones the first 3 and the last 2
 LABEL_LIMIT = 40    # label every weight and bias up to this many parameters
+CHARACTER = 7.2     # the width of a label's character at the diagram's 13 px font, a little generous
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ class Edge:
     ly: float = 0.0
     bias: bool = False
 
+    @property
+    def label_width(self) -> float:
+        """The opaque box behind the label, so the edges do not show through its text."""
+        return len(self.label) * CHARACTER + 8
+
 
 @dataclass(frozen=True)
 class Column:
@@ -59,6 +67,11 @@ class Diagram:
     ellipses: tuple[tuple[float, float], ...]
     title: str
     radius: float = RADIUS
+
+
+def format_number(value: float, digits: int) -> str:
+    """A diagram's number, with a minus sign (U+2212) as in the equations."""
+    return text_number(_format(value, digits))
 
 
 def _rows(n: int) -> list[int | None]:

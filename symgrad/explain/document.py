@@ -26,7 +26,7 @@ ERROR_SYMBOL = sp.Symbol("E", real=True)  # the symbol evaluate() gives the exam
 
 @dataclass(frozen=True)
 class Batch:
-    """The spec's examples: the passes show the first; the error and dE/dp are the reduction over all.
+    """The spec's examples: the chains show the first; the error and dE/dp are the reduction over all.
 
     ``errors`` and ``gradients`` hold each example's outputs' loss and dE/dp, penalties not included.
     """
@@ -51,10 +51,19 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Table:
+    """Numbers (or words) in rows under a header: the examples' values, past a handful of examples."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[float | str, ...], ...]
+
+
+@dataclass(frozen=True)
 class Group:
     title: str
     lines: tuple[Line, ...]
     text: str = ""
+    table: Table | None = None
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from typing import Mapping
 import sympy as sp
 
 from ..formulas import Factor, TexPrinter, tex_escape
-from ..model import display_name
-from .printers import MathMLPrinter
+from .printers import MathMLPrinter, MathText, superscript
 
 # -- the nodes ---------------------------------------------------------------------------------
 
@@ -45,6 +44,7 @@ class Formula(Node):
 
     expr: sp.Expr
     at: Mapping[sp.Symbol, float] | None = field(default=None, compare=False)
+    as_built: bool = False  # keep the factors' order of an unevaluated product: σ(x)(1 − σ(x))
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,13 @@ class Difference(Node):
 
 
 @dataclass(frozen=True)
+class Parenthesized(Node):
+    """``item`` in parentheses, whatever it is (an operator's argument: d/do (½(t − o)²))."""
+
+    item: Node
+
+
+@dataclass(frozen=True)
 class Fraction(Node):
     numerator: Node
     denominator: Node
@@ -89,6 +96,13 @@ class Root(Node):
 @dataclass(frozen=True)
 class Square(Node):
     item: Node
+
+
+@dataclass(frozen=True)
+class Matrix(Node):
+    """A matrix (a column vector is one entry per row) of nodes."""
+
+    rows: tuple[tuple[Node, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -118,7 +132,27 @@ def _mi(text: str) -> str:
 
 def quantity(symbol: sp.Symbol) -> Name:
     """A model symbol (parameter, input, target, net, out, delta) as a name."""
-    return Name(display_name(symbol), TexPrinter().doprint(symbol), MathMLPrinter().doprint(symbol))
+    return Name(MathText().doprint(symbol), TexPrinter().doprint(symbol), MathMLPrinter().doprint(symbol))
+
+
+def layered(base: str, layer: int, tex_base: str | None = None, mathml_base: str | None = None,
+            transposed: bool = False) -> Name:
+    """W⁽²⁾, δ⁽¹⁾, a⁽⁰⁾: a layer's matrix or vector; ``transposed``: (W⁽²⁾)ᵀ."""
+    digits = superscript(str(layer))
+    text, tex = f"{base}⁽{digits}⁾", f"{tex_base or base}^{{({layer})}}"
+    mathml = f"<msup>{mathml_base or _mi(base)}<mrow><mo>(</mo><mn>{layer}</mn><mo>)</mo></mrow></msup>"
+    if transposed:
+        return Name(f"({text})ᵀ", rf"\left({tex}\right)^{{T}}",
+                    f"<msup><mrow><mo>(</mo>{mathml}<mo>)</mo></mrow><mi>T</mi></msup>")
+    return Name(text, tex, mathml)
+
+
+def share(unit: str, wrt: str) -> Name:
+    """∂E_k/∂out_j: the part of dE/dout_j that reaches the error through unit k."""
+    of = subscripted("E", unit)
+    with_respect = quantity(sp.Symbol(wrt))
+    return Name(f"∂{of.text}/∂{with_respect.text}", rf"\frac{{\partial {of.latex}}}{{\partial {with_respect.latex}}}",
+                f"<mfrac><mrow><mo>∂</mo>{of.mathml}</mrow><mrow><mo>∂</mo>{with_respect.mathml}</mrow></mfrac>")
 
 
 def subscripted(base: str, sub: str, tex_base: str | None = None, mathml_base: str | None = None) -> Name:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..formulas import Factor, TexPrinter, TextPrinter, format_number, tex_number
-from .equations import (ERROR, Difference, Equation, Formula, Fraction, Name, Node, Number, Partial, Product,
-                        Root, Square, Sum)
-from .printers import MathMLPrinter, ValueTex, ValueText, mathml_name, mathml_number
+from ..formulas import Factor, format_number, tex_number
+from .equations import (ERROR, Difference, Equation, Formula, Fraction, Matrix, Name, Node, Number, Parenthesized,
+                        Partial, Product, Root, Square, Sum)
+from .printers import MINUS, MathMLPrinter, MathTex, MathText, ValueTex, ValueText, mathml_name, mathml_number, text_number
 
 
 class Notation:
@@ -62,6 +62,15 @@ class Notation:
 
     def _Partial(self, node: Partial) -> str:
         return self.partial(node.factor)
+
+    def _Matrix(self, node: Matrix) -> str:
+        return self.matrix([[self(cell) for cell in row] for row in node.rows])
+
+    def matrix(self, cells: list[list[str]]) -> str:
+        raise NotImplementedError
+
+    def _Parenthesized(self, node: Parenthesized) -> str:
+        return self.parenthesized(self(node.item))
 
     def _operand(self, node: Node, first: bool, context: str) -> str:
         """``node`` inside a product, a sum or on the right of a difference, parenthesized where needed."""
@@ -123,23 +132,23 @@ class Notation:
 
 class TextNotation(Notation):
     OPERATORS = {"dot": " \u00b7 ", "times": " \u00d7 ", "odot": " \u2299 ", "juxt": " ", "plus": " + ",
-                 "minus": " - ", "eq": " = "}
+                 "minus": f" {MINUS} ", "eq": " = "}
 
     def name(self, node: Name) -> str:
         return node.text
 
     def number(self, text: str) -> str:
-        return text
+        return text_number(text)
 
     def formula(self, node: Formula) -> str:
-        printer = ValueText(node.at, self.digits) if node.at is not None else TextPrinter()
+        printer = ValueText(node.at, self.digits) if node.at is not None else MathText(_order(node))
         return printer.doprint(node.expr)
 
     def partial(self, factor: Factor) -> str:
-        return factor.label
+        return f"\u2202{text_name(factor.of)}/\u2202{text_name(factor.wrt)}"
 
     def parenthesized(self, text: str) -> str:
-        return f"({text})"
+        return f"({text})" if "\n" not in text else text  # a matrix product binds first anyway
 
     def fraction(self, numerator: str, denominator: str, simple_numerator: bool, simple_denominator: bool) -> str:
         return (f"{numerator if simple_numerator else self.parenthesized(numerator)}/"
@@ -150,6 +159,32 @@ class TextNotation(Notation):
 
     def square(self, text: str) -> str:
         return text + "\u00b2"
+
+    def matrix(self, cells: list[list[str]]) -> str:
+        """Rows in brackets, one text line each, columns lined up (right-aligned numbers)."""
+        widths = [max(len(row[c]) for row in cells) for c in range(len(cells[0]))]
+        body = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
+        if len(body) == 1:
+            return f"[ {body[0]} ]"
+        edges = [("\u23a1", "\u23a4")] + [("\u23a2", "\u23a5")] * (len(body) - 2) + [("\u23a3", "\u23a6")]
+        return "\n".join(f"{left} {line} {right}" for (left, right), line in zip(edges, body))
+
+    def row(self, parts: list[str], operator: str) -> str:
+        if not any("\n" in part for part in parts):
+            return super().row(parts, operator)
+        blocks = [part.split("\n") for part in parts]  # side by side, centred on the middle line
+        height = max(len(block) for block in blocks)
+        middle = (height - 1) // 2
+        columns = []
+        for k, block in enumerate(blocks):
+            width = max(len(line) for line in block)
+            top = middle - (len(block) - 1) // 2
+            lines = [" " * width] * top + [line.ljust(width) for line in block]
+            columns.append(lines + [" " * width] * (height - len(lines)))
+            if k < len(blocks) - 1:
+                symbol = self.OPERATORS[operator]
+                columns.append([symbol if y == middle else " " * len(symbol) for y in range(height)])
+        return "\n".join("".join(column[y] for column in columns).rstrip() for y in range(height))
 
     def aligned(self, sides: list[str]) -> str:
         pad = " " * len(sides[0])
@@ -167,7 +202,7 @@ class LatexNotation(Notation):
         return tex_number(text)
 
     def formula(self, node: Formula) -> str:
-        printer = ValueTex(node.at, self.digits) if node.at is not None else TexPrinter()
+        printer = ValueTex(node.at, self.digits) if node.at is not None else MathTex(_order(node))
         return printer.doprint(node.expr)
 
     def partial(self, factor: Factor) -> str:
@@ -184,6 +219,9 @@ class LatexNotation(Notation):
 
     def square(self, text: str) -> str:
         return f"{{{text}}}^{{2}}"
+
+    def matrix(self, cells: list[list[str]]) -> str:
+        return r"\begin{bmatrix}" + r" \\ ".join(" & ".join(row) for row in cells) + r"\end{bmatrix}"
 
     def aligned(self, sides: list[str]) -> str:
         lines = [f"{sides[0]} &= {sides[1]}"] + [f"&= {side}" for side in sides[2:]]
@@ -203,7 +241,7 @@ class MathMLNotation(Notation):
         return mathml_number(text)
 
     def formula(self, node: Formula) -> str:
-        return MathMLPrinter(node.at, self.digits).doprint(node.expr)
+        return MathMLPrinter(node.at, self.digits, _order(node)).doprint(node.expr)
 
     def partial(self, factor: Factor) -> str:
         of = self.name(derivative_name(factor.of))
@@ -225,10 +263,23 @@ class MathMLNotation(Notation):
     def row(self, parts: list[str], operator: str) -> str:
         return "<mrow>" + f"<mo>{self.OPERATORS[operator]}</mo>".join(parts) + "</mrow>"
 
+    def matrix(self, cells: list[list[str]]) -> str:
+        rows = "".join("<mtr>" + "".join(f"<mtd>{cell}</mtd>" for cell in row) + "</mtr>" for row in cells)
+        return f'<mrow><mtable class="matrix">{rows}</mtable></mrow>'  # the page's style draws the brackets
+
     def aligned(self, sides: list[str]) -> str:
         rows = [(sides[0], sides[1])] + [("", side) for side in sides[2:]]
         return ('<mtable class="aligned" displaystyle="true">' + "".join(f"<mtr><mtd>{a}</mtd><mtd><mrow><mo>=</mo>{b}</mrow></mtd></mtr>" for a, b in rows)
                 + "</mtable>")
+
+
+def _order(node: Formula) -> dict[str, str]:
+    return {"order": "none"} if node.as_built else {}
+
+
+def text_name(name: str) -> str:
+    """A factor's name (``E``, ``out_o1``, ``delta_h1``) as the text form writes it (\u03b4_h1)."""
+    return "\u03b4_" + name[len("delta_"):] if name.startswith("delta_") else name
 
 
 def derivative_name(name: str) -> Name:

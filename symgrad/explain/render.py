@@ -15,8 +15,9 @@ import markupsafe
 from ..formulas import format_number
 from ..templates import template_environment
 from .diagram import layout
-from .document import WorkedExample
+from .document import Table, WorkedExample
 from .notation import NOTATIONS
+from .printers import text_number
 
 _TEMPLATES = Path(__file__).parent
 
@@ -34,8 +35,23 @@ def markdown_escape(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_{}[]#|~" else c for c in escaped)
 
 
-def render(example: WorkedExample, format: str = "txt", digits: int = 6) -> str:
-    """``example`` as plain text (txt), Markdown with LaTeX (md) or HTML with MathML and SVG (html)."""
+def _table(table: Table, format: str, digits: int) -> dict[str, object]:
+    """The table's cells as text (numbers with minus signs); for txt, its lines with the columns lined up."""
+    rows = [[cell if isinstance(cell, str) else text_number(format_number(cell, digits)) for cell in row]
+            for row in table.rows]
+    cells = [list(table.header)] + rows
+    widths = [max(len(row[c]) for row in cells) for c in range(len(table.header))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
+    return {"header": list(table.header), "rows": rows,
+            "lines": [lines[0], "  ".join("\u2500" * width for width in widths)] + lines[1:]}
+
+
+def render(example: WorkedExample, format: str = "txt", digits: int = 6, fragment: bool = False) -> str:
+    """``example`` as plain text (txt), Markdown with LaTeX (md) or HTML with MathML and SVG (html).
+
+    ``fragment`` (html): a ``<div>`` whose style applies inside it only, for a page that has its own
+    (a Jupyter notebook's output).
+    """
     notation = NOTATIONS[format](digits)
     wrap = markupsafe.Markup if format == "html" else str
     sections = [{
@@ -46,6 +62,7 @@ def render(example: WorkedExample, format: str = "txt", digits: int = 6) -> str:
             "text": group.text,
             "lines": [{"math": wrap(notation(line.equation)), "before": line.before, "after": line.after}
                       for line in group.lines],
+            "table": _table(group.table, format, digits) if group.table else None,
         } for group in section.groups],
     } for section in example.sections]
     environment = _environment()
@@ -53,7 +70,8 @@ def render(example: WorkedExample, format: str = "txt", digits: int = 6) -> str:
     if format != "txt":
         diagram = wrap(environment.get_template("diagram.svg.jinja").render(
             diagram=layout(example.spec, example.point, digits)))
-    return environment.get_template(f"explain.{format}.jinja").render(
+    name = "explain.fragment.html.jinja" if fragment and format == "html" else f"explain.{format}.jinja"
+    return environment.get_template(name).render(
         spec=example.spec, sections=sections, diagram=diagram, layer_rules=example.layer_rules,
         error=format_number(example.error, digits), after=format_number(example.error_after_step, digits))
 

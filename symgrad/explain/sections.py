@@ -17,9 +17,11 @@ from ..gradients import A, T, Z, Gradients
 from ..model import Model
 from ..rules import stable_log_rewrites
 from ..spec import Spec
-from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section
+from .derivations import derivations_group
+from .printers import text_number
+from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section, Table
 from .equations import (ERROR, PENALTY, Difference, Equation, Formula, Fraction, Name, Node, Number, Partial,
-                        Product, Sum, marked, product, quantity, subscripted, summed, total)
+                        Product, Sum, marked, product, quantity, share, subscripted, summed, total)
 from .steps import describe_optimizer
 
 def _describe_layer(spec: Spec, k: int) -> str:
@@ -39,16 +41,31 @@ def network_section(spec: Spec, point: Point, batch: Batch) -> Section:
                         for _, _, l1, l2, k in spec.penalized_slices())
     text = (f"A {sizes} network with {spec.n_parameters} parameters, loss {loss}, {describe_optimizer(spec.optimizer)}."
             f"{penalties}{frozen} {_examples_shown(batch)}: inputs {_listing(spec.inputs, point.inputs)}; "
-            f"targets {_listing(spec.layers[-1].units, point.targets)}.")
+            f"targets {_targets(spec, point)}.")
     if batch.several:
         text += (f" The error, every dE/dp and the update below are the {batch.reduction} over all "
                  f"{len(batch.points)} examples (the loss's reduction), the penalties added once.")
+    text += (f" Notation: {_names(spec.inputs)} {'is the input' if spec.n_inputs == 1 else 'are the inputs'}; "
+             f"{_names(['t_' + u for u in spec.layers[-1].units])} the target{'s' if spec.n_outputs > 1 else ''} "
+             "(what each output unit should give); below, each weight w connects a unit (or input) to a unit of the "
+             "next layer and each bias b is added to a unit's net input; η is the learning rate.")
     small = spec.n_parameters <= LAYER_RULE_LIMIT
     layers = tuple(Group(_describe_layer(spec, k), tuple(
         Line(Equation((quantity(sp.Symbol(p.name)), Number(point.parameters[p.name]))),
              after="frozen" if p.name in spec.frozen else "")
         for p in spec.parameters if p.layer == k and small)) for k in range(len(spec.layers)))
     return Section("Network", text, layers)
+
+
+def _targets(spec: Spec, point: Point) -> str:
+    """``t_o1 = 0.01, t_o2 = 0.99``: an example's targets by the names the equations use."""
+    return _listing(["t_" + unit for unit in spec.layers[-1].units], point.targets)
+
+
+def _names(names: Sequence[str], limit: int = 6) -> str:
+    """``i1, i2`` or ``x0, x1, ..., x29`` for a long list."""
+    names = list(names)
+    return ", ".join(names if len(names) <= limit else names[:2] + ["...", names[-1]])
 
 
 def _examples_shown(batch: Batch) -> str:
@@ -84,10 +101,25 @@ def batch_gradient_group(batch: Batch, shown: Sequence[str], penalties: Mapping[
         reduced = _reduction([g[name] for g in batch.gradients], batch)
         sides = Sum((reduced, Number(penalties[name]))) if penalties.get(name) else reduced
         lines.append(Line(Equation((Partial(Factor("E", name, sp.S.Zero)), sides, Number(gradient[name])))))
-    return Group(f"Over all {len(batch.points)} examples ({batch.reduction})", tuple(lines),
-                 "The chains above are example 1's; each example has its own, and the step uses their "
-                 f"{batch.reduction}" + (", plus the penalty's derivative." if any(penalties.get(n) for n in shown)
-                                         else "."))
+    text = ("The chains above are example 1's; each example has its own, and the step uses their "
+            f"{batch.reduction}" + (", plus the penalty's derivative." if any(penalties.get(n) for n in shown) else "."))
+    table = None
+    if len(batch.points) > EXAMPLE_LIST_LIMIT:  # the per-example values the reductions do not list
+        if len(shown) <= GRADIENT_COLUMNS:
+            table = Table(("example",) + tuple(f"∂E/∂{n}" for n in shown),
+                          tuple((str(k),) + tuple(g[n] for n in shown) for k, g in enumerate(batch.gradients, start=1)))
+        elif len(batch.points) <= GRADIENT_COLUMNS:
+            table = Table(("parameter",) + tuple(f"example {k}" for k in range(1, len(batch.points) + 1)),
+                          tuple((f"∂E/∂{n}",) + tuple(g[n] for g in batch.gradients) for n in shown))
+        else:
+            text += (" python -m symgrad formulas SPEC --at initial lists every example's value of every dE/dp "
+                     "(too many here for a table).")
+        text += " Each example's values (penalties not included):" if table else ""
+    return Group(f"Over all {len(batch.points)} examples ({batch.reduction})", tuple(lines), text, table)
+
+
+#: A table of the examples' dE/dp has at most this many columns (parameters, or else examples).
+GRADIENT_COLUMNS = 12
 
 
 def _describe_penalty(l1: float, l2: float) -> str:
@@ -96,13 +128,14 @@ def _describe_penalty(l1: float, l2: float) -> str:
 
 def _listing(names: Sequence[str], values: Sequence[float], limit: int = 10) -> str:
     """``x0 = 0.1, x1 = 0.2, ...``, the first and last few of a long list."""
-    pairs = [f"{name} = {value!r}" for name, value in zip(names, values)]
+    pairs = [f"{name} = {text_number(repr(value))}" for name, value in zip(names, values)]
     if len(pairs) <= limit:
         return ", ".join(pairs)
     return ", ".join(pairs[:5] + ["..."] + pairs[-2:]) + f" ({len(pairs)} in all)"
 
 
-def forward_section(model: Model, numbers: Mapping[sp.Symbol, float], layer_rules: bool) -> Section:
+def forward_section(model: Model, numbers: Mapping[sp.Symbol, float], layer_rules: bool, batch: Batch,
+                    examples: Sequence[Mapping[sp.Symbol, float]]) -> Section:
     groups = []
     for layer in model.layers:
         title = _describe_layer(model.spec, layer.index)
@@ -110,14 +143,49 @@ def forward_section(model: Model, numbers: Mapping[sp.Symbol, float], layer_rule
             groups.append(Group(title, _layer_forward_rule(layer, numbers)))
             continue
         lines = []
+        bias = ", plus its bias" if layer.spec.bias_mode != "none" else ""
         for unit in layer.units:
-            lines.append(Line(_net_equation(layer, unit.j, numbers)))
+            before = (f"net_{unit.name}, the net input of {unit.name} (its inputs times their weights{bias}), and "
+                      f"out_{unit.name}, its output ({layer.spec.activation.describe()} of net_{unit.name}):"
+                      if unit.j == 0 else f"{unit.name}'s net input net_{unit.name} and output out_{unit.name}:")
+            lines.append(Line(_net_equation(layer, unit.j, numbers), before=before))
             lines.append(Line(_out_equation(layer, unit, numbers)))
         groups.append(Group(title, tuple(lines)))
     text = ("Each unit adds up its weighted inputs and its bias (net), then applies its activation (out)."
             if not layer_rules else
             "Layer by layer, as vectors: net = W x + b, then the activation elementwise.")
+    if batch.several:
+        text += " Example 1 first; then " + ("each other example the same way." if not layer_rules and len(
+            batch.points) <= EXAMPLE_LIST_LIMIT else "every example in a table.")
+        groups += _other_examples(model, batch, examples, layer_rules)
     return Section("Forward pass", text, tuple(groups))
+
+
+def _other_examples(model: Model, batch: Batch, examples: Sequence[Mapping[sp.Symbol, float]],
+                    layer_rules: bool) -> list[Group]:
+    """Examples 2, 3, ...: their forward passes (a handful) or one table of every example."""
+    spec = model.spec
+    if not layer_rules and len(batch.points) <= EXAMPLE_LIST_LIMIT:
+        return [Group(f"Example {k}: inputs {_listing(spec.inputs, point.inputs)}; targets "
+                      f"{_targets(spec, point)}",
+                      tuple(Line(equation) for layer in model.layers for unit in layer.units
+                            for equation in (_net_equation(layer, unit.j, values), _out_equation(layer, unit, values))))
+                for k, (point, values) in enumerate(zip(batch.points[1:], examples[1:]), start=2)]
+    outputs = model.output_layer.units
+    inputs = list(spec.inputs) if spec.n_inputs <= TABLE_COLUMNS else []
+    listed = list(outputs) if len(outputs) <= TABLE_COLUMNS else []
+    header = ("example",) + tuple(inputs) + tuple(f"out_{u.name}" for u in listed) + tuple(
+        f"t_{u.name}" for u in listed) + ("E",)
+    rows = tuple((str(k),) + tuple(point.inputs[:len(inputs)]) + tuple(values[u.out] for u in listed)
+                 + tuple(point.targets[:len(listed)]) + (error,)
+                 for k, (point, values, error) in enumerate(zip(batch.points, examples, batch.errors), start=1))
+    shown = "" if inputs and listed else " (the inputs and outputs are too many for columns: each example's E)"
+    return [Group(f"All {len(batch.points)} examples", (), f"Each example's inputs, outputs, targets and error E{shown}.",
+                  Table(header, rows))]
+
+
+#: A table of the examples lists inputs and outputs as columns up to this many each.
+TABLE_COLUMNS = 8
 
 
 def _value(symbol: sp.Symbol, numbers: Mapping[sp.Symbol, float]) -> Number:
@@ -184,12 +252,15 @@ def error_section(model: Model, numbers: Mapping[sp.Symbol, float], outputs_erro
                                                        unit.log_out if layer.activation == "softmax" else None))
             error = subscripted("E", unit.name)
             names.append((error, value_of(stable, numbers)))
-            lines.append(Line(Equation((error, Formula(term), Formula(term, numbers), Number(names[-1][1])))))
+            lines.append(Line(Equation((error, Formula(term), Formula(term, numbers), Number(names[-1][1]))),
+                              before=f"E_{unit.name}, output {unit.name}'s share of the error (its output "
+                                     f"out_{unit.name} against its target t_{unit.name}):"))
         if penalty_line is not None:
             lines.append(penalty_line)
             names.append((PENALTY, penalty))
         lines.append(Line(Equation((ERROR, total(n for n, _ in names), total(Number(v) for _, v in names),
-                                    Number(numbers[ERROR_SYMBOL])))))
+                                    Number(numbers[ERROR_SYMBOL]))),
+                          before="E, the error of the example: the number that training makes small."))
     elif penalty_line is not None:
         lines.append(penalty_line)
         lines.append(Line(Equation((ERROR, total((Number(outputs_error), Number(penalty))),
@@ -198,7 +269,8 @@ def error_section(model: Model, numbers: Mapping[sp.Symbol, float], outputs_erro
         lines.append(Line(Equation((ERROR, Number(numbers[ERROR_SYMBOL])))))
     if batch.several:
         lines.append(batch_error_line(batch, penalty, batch_error))
-    text = f"The loss ({spec.loss.name}) of this example: each output's share, then their sum."
+    text = (f"The loss ({spec.loss.name}) of {'example 1' if batch.several else 'this example'}: each output's "
+            "share, then their sum.")
     if penalty_line is not None:
         text += (" The layers' penalties are part of the loss: added once, after the batch's reduction "
                  "(for one example, simply added).")
@@ -242,16 +314,20 @@ def backward_section(gradients: Gradients, chains: Mapping[str, Any], numbers: M
     if layer_rules:
         groups.append(Group("The rule of each layer", _layer_backward_rules(gradients),
                             "\u2299 is the elementwise product; the superscript T transposes."))
+    else:
+        groups.append(derivations_group(model))
     seen: set[str] = set()
     by_layer: dict[int, list[Line]] = {}
-    for name, chain in chains.items():
-        layer = model.parameters_by_name[name].layer
-        by_layer.setdefault(layer, []).extend(_chain_lines(chain, numbers, seen))
+    layer_of = {name: model.parameters_by_name[name].layer for name in chains}
+    for name in sorted(chains, key=lambda name: -layer_of[name]):  # backwards: the output layer's deltas first
+        by_layer.setdefault(layer_of[name], []).extend(_chain_lines(chains[name], gradients, numbers, seen))
     for k in sorted(by_layer, reverse=True):
         title = ("Output layer" if k == len(model.layers) - 1 else f"Hidden layer {k + 1}") + " parameters"
         groups.append(Group(title, tuple(by_layer[k])))
     text = ("For every parameter p, the chain rule from the error back to p: through the unit p feeds, "
-            "and for a hidden unit through every unit after it."
+            "and for a hidden unit through every unit after it. Each unit's error signal δ = ∂E/∂net "
+            "is computed once, output layer first, and every parameter feeding the unit reuses it: "
+            "∂E/∂p = δ · ∂net/∂p (the delta rule)."
             + (" A parameter that a penalty covers adds the penalty's derivative, dpenalty/dp = 2 · l2 · p "
                "+ l1 · sign(p)." if model.spec.penalized_slices() else "")
             if not layer_rules else
@@ -268,31 +344,77 @@ def _factor_value(factor: Factor, numbers: Mapping[sp.Symbol, float]) -> Number:
     return Number(value_of(factor.expr, numbers))
 
 
-def _chain_lines(chain, numbers: Mapping[sp.Symbol, float], seen: set[str]) -> list[Line]:
-    """dE/dp as labels, formulas, numbers and value; first each upstream sum it needs and has not had."""
-    lines = []
-    for upstream in chain.upstream:
-        if upstream.factor.label in seen:
-            continue
-        seen.add(upstream.factor.label)
-        terms = upstream.terms
-        lines.append(Line(Equation((
-            Partial(upstream.factor),
-            total(Product((Partial(a), Partial(b))) for a, b in terms),
-            total(Product((Formula(a.expr), Formula(b.expr))) for a, b in terms),
-            total(Product((_factor_value(a, numbers), _factor_value(b, numbers)), "times") for a, b in terms),
-            _factor_value(upstream.factor, numbers)), aligned=True),
-            before=f"{upstream.factor.label}: a sum over every path to the error"))
+def _chain_lines(chain, gradients: Gradients, numbers: Mapping[sp.Symbol, float], seen: set[str]) -> list[Line]:
+    """dE/dp as labels, the delta rule, formulas, numbers and value; first the lines of each unit it feeds
+    that have not been shown (its delta and, for a hidden unit, the per-path pieces of dE/dout)."""
+    lines: list[Line] = []
+    for path in chain.paths:
+        lines += _unit_lines(gradients, path.unit, numbers, seen)
     whole = Factor("E", chain.parameter, chain.total)
     penalty = (chain.penalty,) if chain.penalty is not None else ()
+    model = gradients.model
+    delta_rule = total([product((quantity(model.units_by_name[path.unit].delta), Formula(path.factors[-1].expr)))
+                        for path in chain.paths] + [Partial(f) for f in penalty])
     lines.append(Line(Equation((
         Partial(whole),
         total([product(Partial(f) for f in path.factors) for path in chain.paths] + [Partial(f) for f in penalty]),
+        delta_rule,
         total([product(Formula(f.expr) for f in path.factors) for path in chain.paths]
               + [Formula(f.expr) for f in penalty]),
         total([product((_factor_value(f, numbers) for f in path.factors), "times") for path in chain.paths]
               + [_factor_value(f, numbers) for f in penalty]),
         Number(value_of(chain.total, numbers))), aligned=True)))
+    return lines
+
+
+def _delta_definition(name: str) -> str:
+    return (f"δ_{name} = ∂E/∂net_{name}, the error signal of unit {name}: how fast E changes with "
+            f"{name}'s net input (delta_{name} in the formulas that check reads)")
+
+
+def _unit_lines(gradients: Gradients, name: str, numbers: Mapping[sp.Symbol, float], seen: set[str]) -> list[Line]:
+    """Unit ``name``'s delta, once: for a hidden unit, first each following unit's share of dE/dout (the
+    tutorials' dE_o1/dout_h1 = delta_o1 * w5) and their sum."""
+    if name in seen:
+        return []
+    seen.add(name)
+    model = gradients.model
+    unit = model.units_by_name[name]
+    derivative = gradients.unit(name)
+    net, out = f"net_{name}", f"out_{name}"
+    delta = quantity(unit.delta)
+    if derivative.dout_dnet is None:  # softmax output: delta is a sum over every output
+        terms = [(Factor("E", f"out_{k.name}", g), Factor(f"out_{k.name}", net, d)) for k, g, d in derivative.jacobian]
+        return [Line(Equation((
+            delta, Partial(Factor("E", net, derivative.delta)),
+            total(Product((Partial(a), Partial(b))) for a, b in terms),
+            total(Product((Formula(a.expr), Formula(b.expr))) for a, b in terms),
+            total(Product((_factor_value(a, numbers), _factor_value(b, numbers)), "times") for a, b in terms),
+            Number(numbers[unit.delta])), aligned=True),
+            before=_delta_definition(name) + "; net_" + name + " moves every softmax output, so a sum over them:")]
+    lines: list[Line] = []
+    if derivative.paths:
+        for k, _ in derivative.paths:  # the deltas this unit's share needs come first
+            lines += _unit_lines(gradients, k.name, numbers, seen)
+        shares = [share(k.name, out) for k, _ in derivative.paths]
+        for (k, weight), shown in zip(derivative.paths, shares):
+            into = (Factor("E", f"net_{k.name}", k.delta), Factor(f"net_{k.name}", out, weight))
+            before = (f"{out} feeds {', '.join(u.name for u, _ in derivative.paths)}, so it changes E along each of "
+                      "them. " if k is derivative.paths[0][0] else "") + f"Its share through {k.name} (E_{k.name}):"
+            lines.append(Line(Equation((
+                shown, Product(tuple(Partial(f) for f in into)), Product((quantity(k.delta), Formula(weight))),
+                Product((Number(numbers[k.delta]), Number(value_of(weight, numbers))), "times"),
+                Number(numbers[k.delta] * value_of(weight, numbers)))), before=before))
+        pieces = [numbers[k.delta] * value_of(w, numbers) for k, w in derivative.paths]
+        lines.append(Line(Equation((Partial(Factor("E", out, derivative.dE_dout)), total(shares),
+                                    total(Number(p) for p in pieces), Number(value_of(derivative.dE_dout, numbers)))),
+                          before="The shares add up:"))
+    dE_dout, dout_dnet = Factor("E", out, derivative.dE_dout), Factor(out, net, derivative.dout_dnet)
+    lines.append(Line(Equation((
+        delta, Partial(Factor("E", net, derivative.delta)), Product((Partial(dE_dout), Partial(dout_dnet))),
+        Product((Formula(dE_dout.expr), Formula(dout_dnet.expr))),
+        Product((_factor_value(dE_dout, numbers), _factor_value(dout_dnet, numbers)), "times"),
+        Number(numbers[unit.delta])), aligned=True), before=_delta_definition(name) + ":"))
     return lines
 
 

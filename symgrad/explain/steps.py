@@ -14,6 +14,7 @@ import sympy as sp
 from ..formulas import Factor, Point, format_number
 from ..spec import Spec
 from .descent import Descent
+from .printers import text_number
 from .document import OUTPUT_LIST_LIMIT, Group, Line, Section
 from .equations import (ALPHA, BETA1, BETA2, EPSILON, ERROR, ETA, LAMBDA, MU, Difference, Equation, Fraction,
                         Node, Number, Partial, Product, Root, Square, Sum, marked, per_parameter, quantity)
@@ -55,7 +56,7 @@ def update_section(spec: Spec, point: Point, gradient: Mapping[str, float], upda
     groups = [Group("Every parameter at once", tuple(lines))] if lines else []
     results = [Line(Equation((ERROR, Number(after))), before="The error after this step:")]
     if descent is not None:
-        outputs = ", ".join(f"{u} = {format_number(v, 6)} (target {t!r})"
+        outputs = ", ".join(f"{u} = {text_number(format_number(v, 6))} (target {text_number(repr(t))})"
                             for u, v, t in zip(spec.layers[-1].units, descent.outputs, point.targets))
         each = ("each one like this" if not spec.optimizer.stateful else
                 "the optimizer's state carried from each step to the next")

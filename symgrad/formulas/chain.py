@@ -40,6 +40,10 @@ class Factor:
     def latex_label(self) -> str:
         return rf"\frac{{\partial {latex_name(self.of)}}}{{\partial {latex_name(self.wrt)}}}"
 
+    def _repr_latex_(self) -> str:
+        """Jupyter shows the factor as its label and formula: d out_o1/d net_o1 = out_o1 (1 - out_o1)."""
+        return f"$$ {self.latex_label} = {latex_factor(self.expr)} $$"
+
 
 @dataclass(frozen=True)
 class Path:
@@ -47,6 +51,12 @@ class Path:
 
     unit: str
     factors: tuple[Factor, ...]
+
+    def _repr_latex_(self) -> str:
+        """Jupyter shows the path's product of factors."""
+        labels = " ".join(f.latex_label for f in self.factors)
+        formulas = r" \cdot ".join(latex_factor(f.expr) for f in self.factors)
+        return f"$$ {labels} = {formulas} $$"
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,12 @@ class Upstream:
 
     factor: Factor
     terms: tuple[tuple[Factor, Factor], ...]
+
+    def _repr_latex_(self) -> str:
+        """Jupyter shows the sum: the pairs' labels, then their formulas."""
+        labels = " + ".join(f"{a.latex_label} {b.latex_label}" for a, b in self.terms)
+        formulas = " + ".join(rf"{latex_factor(a.expr)} \cdot {latex_factor(b.expr)}" for a, b in self.terms)
+        return f"$$ {self.factor.latex_label} = {labels} = {formulas} $$"
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,10 @@ class ChainRule:
     def text(self) -> str:
         """One line: the chain in labels, then in formulas."""
         return f"dE/d{self.parameter} = {self.labels()} = {self.formulas()}"
+
+    def _repr_latex_(self) -> str:
+        """Jupyter shows the chain as LaTeX (labels, then formulas)."""
+        return f"$$ {self.latex()} $$"
 
     def latex(self) -> str:
         labels = " + ".join(" ".join(f.latex_label for f in path.factors) for path in self.paths)
