@@ -16,13 +16,13 @@ from ..formulas import Factor, Point, value_of
 from ..gradients import A, T, Z, Gradients
 from ..model import Model
 from ..rules import stable_log_rewrites
+from ..optimizers import describe
 from ..spec import Spec
 from .derivations import derivations_group
 from .printers import text_number
 from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section, Table
 from .equations import (ERROR, PENALTY, Difference, Equation, Formula, Fraction, Name, Node, Number, Partial,
                         Product, Sum, marked, product, quantity, share, subscripted, summed, total)
-from .steps import describe_optimizer
 
 def _describe_layer(spec: Spec, k: int) -> str:
     layer = spec.layers[k]
@@ -39,7 +39,7 @@ def network_section(spec: Spec, point: Point, batch: Batch) -> Section:
     penalties = "".join(f" Layer {k + 1}'s penalty: {_describe_penalty(l1, l2)} over its "
                         f"{'weights and biases' if spec.layers[k].regularize_bias else 'weights'}."
                         for _, _, l1, l2, k in spec.penalized_slices())
-    text = (f"A {sizes} network with {spec.n_parameters} parameters, loss {loss}, {describe_optimizer(spec.optimizer)}."
+    text = (f"A {sizes} network with {spec.n_parameters} parameters, loss {loss}, {describe(spec.optimizer)}."
             f"{penalties}{frozen} {_examples_shown(batch)}: inputs {_listing(spec.inputs, point.inputs)}; "
             f"targets {_targets(spec, point)}.")
     if batch.several:

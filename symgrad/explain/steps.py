@@ -19,28 +19,6 @@ from .document import OUTPUT_LIST_LIMIT, Group, Line, Section
 from .equations import (ALPHA, BETA1, BETA2, EPSILON, ERROR, ETA, LAMBDA, MU, Difference, Equation, Fraction,
                         Node, Number, Partial, Product, Root, Square, Sum, marked, per_parameter, quantity)
 
-def _plain_sgd(optimizer) -> bool:
-    return optimizer.name == "sgd" and not optimizer.momentum and not optimizer.weight_decay
-
-
-def describe_optimizer(o) -> str:
-    """``plain SGD with learning rate 0.5``, ``Adam with learning rate 0.01, betas (0.9, 0.999), eps 1e-08``."""
-    if _plain_sgd(o):
-        return f"plain SGD with learning rate {o.learning_rate!r}"
-    options = [f"learning rate {o.learning_rate!r}"]
-    if o.name == "rmsprop":
-        options += [f"alpha {o.alpha!r}", f"eps {o.eps!r}"]
-    if o.name in ("adam", "adamw"):
-        options += [f"betas ({o.beta1!r}, {o.beta2!r})", f"eps {o.eps!r}"]
-    if o.momentum:
-        options.append(("Nesterov momentum" if o.nesterov else "momentum") + f" {o.momentum!r}"
-                       + (f", dampening {o.dampening!r}" if o.dampening else ""))
-    if o.weight_decay:
-        options.append(f"{'decoupled ' if o.name == 'adamw' else ''}weight decay {o.weight_decay!r}")
-    title = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}[o.name]
-    return f"{title} with " + ", ".join(options)
-
-
 def update_section(spec: Spec, point: Point, gradient: Mapping[str, float], updated: Mapping[str, float],
                    first_step: Mapping[str, Mapping[str, float]], shown: Iterable[str], after: float,
                    descent: Descent | None, steps: int, asked: int, examples: int) -> Section:
@@ -78,7 +56,7 @@ _SIMULTANEOUS = "Updates are simultaneous: every derivative above was taken at t
 
 def _update_text(o) -> str:
     """The optimizer's rule in words (PyTorch's documented one) and its constants."""
-    if _plain_sgd(o):
+    if o.plain:
         return f"Plain SGD, p\u207a = p \u2212 \u03b7 \u00b7 dE/dp with \u03b7 = {o.learning_rate!r}. {_SIMULTANEOUS}"
     g = "g = dE/dp" + (" + \u03bb\u00b7p" if o.weight_decay and o.name != "adamw" else "")
     constants = [f"\u03b7 = {o.learning_rate!r}"]
