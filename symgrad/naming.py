@@ -26,9 +26,10 @@ PREFIXES: dict[str, str] = {
 }
 
 
-def code_name(role: Role, name: str) -> str:
-    """The identifier generated code uses for a spec name in a role (``("net", "h1")`` -> ``net_h1``)."""
-    return PREFIXES[role] + name
+def code_name(role: Role, name: str | int) -> str:
+    """The identifier generated code uses for a spec name in a role (``("net", "h1")`` -> ``net_h1``;
+    explain's matrix form also names a layer's vector by its number, ``net_2``)."""
+    return PREFIXES[role] + str(name)
 
 
 def display_name(symbol: object) -> str:

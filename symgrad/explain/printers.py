@@ -16,12 +16,13 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 
 from .. import rules
 from ..formulas import TexPrinter, TextPrinter, format_number, tex_number
+from ..naming import PREFIXES
 from ..model import display_name
 
 
 #: How MathML shows the prefixes of the model's symbol names (LaTeX: formulas.latex_name).
-_MATHML_PREFIXES = (("net_", "net"), ("out_", "out"), ("delta_", "\u03b4"), ("t_", "t"),
-                    ("logp_", "log\u2009out"), ("lse_", "lse"))
+_MATHML_PREFIXES = tuple((PREFIXES[role], shown) for role, shown in (
+    ("net", "net"), ("out", "out"), ("delta", "\u03b4"), ("target", "t"), ("log_out", "log\u2009out"), ("lse", "lse")))
 
 
 def _negative_value(printer, item) -> bool:

@@ -16,6 +16,7 @@ from ..formulas import Factor, Point, value_of
 from ..gradients import A, T, Z, Gradients
 from ..model import Model
 from ..rules import stable_log_rewrites
+from ..naming import code_name
 from ..optimizers import describe
 from ..spec import Spec
 from .derivations import derivations_group
@@ -59,7 +60,7 @@ def network_section(spec: Spec, point: Point, batch: Batch) -> Section:
 
 def _targets(spec: Spec, point: Point) -> str:
     """``t_o1 = 0.01, t_o2 = 0.99``: an example's targets by the names the equations use."""
-    return _listing(["t_" + unit for unit in spec.layers[-1].units], point.targets)
+    return _listing([code_name("target", unit) for unit in spec.layers[-1].units], point.targets)
 
 
 def _names(names: Sequence[str], limit: int = 6) -> str:
@@ -174,8 +175,8 @@ def _other_examples(model: Model, batch: Batch, examples: Sequence[Mapping[sp.Sy
     outputs = model.output_layer.units
     inputs = list(spec.inputs) if spec.n_inputs <= TABLE_COLUMNS else []
     listed = list(outputs) if len(outputs) <= TABLE_COLUMNS else []
-    header = ("example",) + tuple(inputs) + tuple(f"out_{u.name}" for u in listed) + tuple(
-        f"t_{u.name}" for u in listed) + ("E",)
+    header = ("example",) + tuple(inputs) + tuple(code_name("out", u.name) for u in listed) + tuple(
+        code_name("target", u.name) for u in listed) + ("E",)
     rows = tuple((str(k),) + tuple(point.inputs[:len(inputs)]) + tuple(values[u.out] for u in listed)
                  + tuple(point.targets[:len(listed)]) + (error,)
                  for k, (point, values, error) in enumerate(zip(batch.points, examples, batch.errors), start=1))
@@ -217,13 +218,13 @@ def _vector(base: str, k: int) -> Name:
     if base == "out" and k == 0:
         return Name("x", r"\mathbf{x}", "<mi mathvariant=\"bold\">x</mi>")
     return {"W": subscripted("W", str(k)), "b": subscripted("b", str(k)),
-            "net": quantity(sp.Symbol(f"net_{k}")), "out": quantity(sp.Symbol(f"out_{k}")),
-            "delta": quantity(sp.Symbol(f"delta_{k}"))}[base]
+            "net": quantity(sp.Symbol(code_name("net", k))), "out": quantity(sp.Symbol(code_name("out", k))),
+            "delta": quantity(sp.Symbol(code_name("delta", k)))}[base]
 
 
 def _layer_forward_rule(layer, numbers: Mapping[sp.Symbol, float]) -> tuple[Line, ...]:
     k = layer.index + 1
-    net = sp.Symbol(f"net_{k}")
+    net = sp.Symbol(code_name("net", k))
     terms = [product((_vector("W", k), _vector("out", k - 1)), "juxt")]
     if layer.spec.bias_mode != "none":
         terms.append(_vector("b", k))
@@ -381,10 +382,10 @@ def _unit_lines(gradients: Gradients, name: str, numbers: Mapping[sp.Symbol, flo
     model = gradients.model
     unit = model.units_by_name[name]
     derivative = gradients.unit(name)
-    net, out = f"net_{name}", f"out_{name}"
+    net, out = code_name("net", name), code_name("out", name)
     delta = quantity(unit.delta)
     if derivative.dout_dnet is None:  # softmax output: delta is a sum over every output
-        terms = [(Factor("E", f"out_{k.name}", g), Factor(f"out_{k.name}", net, d)) for k, g, d in derivative.jacobian]
+        terms = [(Factor("E", code_name("out", k.name), g), Factor(code_name("out", k.name), net, d)) for k, g, d in derivative.jacobian]
         return [Line(Equation((
             delta, Partial(Factor("E", net, derivative.delta)),
             total(Product((Partial(a), Partial(b))) for a, b in terms),
@@ -398,7 +399,7 @@ def _unit_lines(gradients: Gradients, name: str, numbers: Mapping[sp.Symbol, flo
             lines += _unit_lines(gradients, k.name, numbers, seen)
         shares = [share(k.name, out) for k, _ in derivative.paths]
         for (k, weight), shown in zip(derivative.paths, shares):
-            into = (Factor("E", f"net_{k.name}", k.delta), Factor(f"net_{k.name}", out, weight))
+            into = (Factor("E", code_name("net", k.name), k.delta), Factor(code_name("net", k.name), out, weight))
             before = (f"{out} feeds {', '.join(u.name for u, _ in derivative.paths)}, so it changes E along each of "
                       "them. " if k is derivative.paths[0][0] else "") + f"Its share through {k.name} (E_{k.name}):"
             lines.append(Line(Equation((
@@ -423,10 +424,10 @@ def _layer_backward_rules(gradients: Gradients) -> tuple[Line, ...]:
     lines = []
     for rule, layer in reversed(list(zip(gradients.layer_rules(), model.layers))):
         k = layer.index + 1
-        local = {Z: sp.Symbol(f"net_{k}"), A: sp.Symbol(f"out_{k}"), T: sp.Symbol("t")}
+        local = {Z: sp.Symbol(code_name("net", k)), A: sp.Symbol(code_name("out", k)), T: sp.Symbol("t")}
         delta = _vector("delta", k)
         if rule.delta is not None:
-            lines.append(Line(Equation((delta, Partial(Factor("E", f"net_{k}", rule.delta)),
+            lines.append(Line(Equation((delta, Partial(Factor("E", code_name("net", k), rule.delta)),
                                         Formula(rule.delta.xreplace(local)))), after="elementwise"))
         elif rule.softmax_h is not None:
             h = Name("h", "h", "<mi>h</mi>")
