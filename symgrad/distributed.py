@@ -278,11 +278,10 @@ def _train_one(document: dict[str, Any], backend: str, data: tuple[np.ndarray, n
                ) -> dict[str, Any]:
     """One sweep model trained from its initial parameters (and scored on the validation rows)."""
     module = _module(document, backend)
-    X, T = data
+    X, T = (_rows(a, module.DTYPE) for a in data)
     theta, state = module.initial_parameters(), module.initial_state()
-    losses = module.train(theta, _rows(X, module.DTYPE), _rows(T, module.DTYPE), epochs, batch_size=batch_size,
-                          shuffle=True, seed=seed, state=state)
-    result = {"theta": theta, "state": state, "losses": np.asarray(losses)}
+    losses = module.train(theta, X, T, epochs, batch_size=batch_size, shuffle=True, seed=seed, state=state)
+    result = {"theta": theta, "state": state, "losses": np.asarray(losses), "final_loss": module.loss(theta, X, T)}
     if validation is not None:
         Xv, Tv = _rows(validation[0], module.DTYPE), _rows(validation[1], module.DTYPE)
         result["validation_loss"] = module.loss(theta, Xv, Tv)

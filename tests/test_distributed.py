@@ -4,8 +4,10 @@ tests skip cleanly without Dask; the message that says how to install it is test
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -179,3 +181,64 @@ def test_overrides_follow_dotted_paths_and_refuse_missing_items() -> None:
         sweep(spec, {"layers.0.activation": ["nope"]}, np.zeros((2, 4)), np.zeros((2, 3)), epochs=1)
     with pytest.raises(symgrad.SpecError, match="seeds"):
         grid_points({"initial.seed": [1, 2]})
+def test_without_dask_the_cluster_options_say_how_to_install_it(monkeypatch, capsys, tmp_path) -> None:
+    from symgrad.cli import main
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import dask.distributed now fails
+    spec, X, T = _problem(rows=10)
+    spec_path, data = tmp_path / "spec.json", tmp_path / "data.npz"
+    spec_path.write_text(json.dumps(spec))
+    np.savez(data, X=X, T=T)
+    for argv in (["train", str(spec_path), "--data", str(data), "--workers", "2"],
+                 ["sweep", str(spec_path), "--grid", str(spec_path), "--data", str(data), "--workers", "2",
+                  "--out", str(tmp_path / "r.json")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "pip install 'symgrad[dask]'" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_train_with_workers_is_fit_on_the_same_rows(distributed, tmp_path, capsys) -> None:
+    from symgrad import training
+    from symgrad.cli import main
+
+    spec, X, T = _problem(rows=300)
+    spec_path, data, saved = tmp_path / "spec.json", tmp_path / "data.npz", tmp_path / "theta.npz"
+    spec_path.write_text(json.dumps(spec))
+    np.savez(data, X=X, T=T)
+    assert main(["train", str(spec_path), "--data", str(data), "--epochs", "6", "--workers", "2", "--chunk-rows",
+                 "64", "--validation-split", "0.2", "--seed", "4", "--save", str(saved), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "on a Dask cluster of 2 worker(s): 4 chunk(s) of up to 64 rows" in out and "validation error" in out
+    train_set, _ = training.split(training.load_data(data, symgrad.parse_spec(spec)), 0.2, 4)
+    theta, state, _ = fit(spec, train_set.X, train_set.T, epochs=6, chunk_rows=64)
+    checkpoint = training.load_checkpoint(saved, symgrad.load(spec))
+    np.testing.assert_array_equal(checkpoint.theta, theta)
+    np.testing.assert_array_equal(checkpoint.state, state)
+
+
+def test_sweep_command_writes_one_row_per_model(distributed, tmp_path, capsys) -> None:
+    from symgrad import training
+    from symgrad.cli import main
+
+    spec, X, T = _problem(rows=200)
+    labels = np.argmax(T, axis=1)
+    paths = {name: tmp_path / name for name in ("spec.json", "grid.json", "data.npz", "results.json", "saved")}
+    paths["spec.json"].write_text(json.dumps(spec))
+    paths["grid.json"].write_text(json.dumps(SWEEP_GRID))
+    np.savez(paths["data.npz"], X=X, y=labels)
+    assert main(["sweep", str(paths["spec.json"]), "--grid", str(paths["grid.json"]), "--data", str(paths["data.npz"]),
+                 "--workers", "2", "--out", str(paths["results.json"]), "--epochs", "3", "--batch-size", "16",
+                 "--seeds", "0,7", "--validation-split", "0.25", "--save-dir", str(paths["saved"]), "--quiet"]) == 0
+    assert "trained 4 model(s)" in capsys.readouterr().out
+    rows = json.loads(paths["results.json"].read_text())["models"]
+    assert [(row["overrides"], row["seed"]) for row in rows] == [(o, s) for o in grid_points(SWEEP_GRID)
+                                                                 for s in SWEEP_SEEDS]
+    train_set, validation = training.split(training.load_data(paths["data.npz"], symgrad.parse_spec(spec)), 0.25, 0)
+    for row in rows:
+        theta, losses = _in_process(spec, row, train_set.X, train_set.T, 3, 16)
+        module = symgrad.load(sweep_document(spec, row["overrides"], row["seed"]))
+        np.testing.assert_array_equal(training.load_checkpoint(row["parameters"], module).theta, theta)
+        assert row["losses"] == losses.tolist()
+        assert row["final_loss"] == module.loss(theta, train_set.X, train_set.T)
+        assert row["validation_loss"] == module.loss(theta, validation.X, validation.T)
+        assert row["validation_accuracy"] == training.accuracy(module, theta, validation)
