@@ -32,6 +32,7 @@ from .spec import canonical_json, parse_spec, read_document
 
 DEFAULT_CHUNK_ROWS = 65536
 _MODULES_KEPT = 64  # generated modules a process keeps imported for the tasks it runs
+_INLINE_THETA_BYTES = 1 << 16  # fit sends a theta this small inside each chunk's task (one hop less)
 
 
 def dask_distributed(option: str = "symgrad.distributed") -> Any:
@@ -204,14 +205,13 @@ def _cluster_rounds(client: Any, document: dict[str, Any], backend: str,
 
     def round_sums(theta: np.ndarray) -> tuple[float, np.ndarray]:
         r = next(rounds)
-        # theta is a task too (not scattered data), so a worker lost mid-round loses nothing the
-        # scheduler cannot recompute
-        theta_future = client.submit(np.array, theta, key=f"symgrad-theta-{run}-{r}")
-        sums = [client.submit(_chunk_sums, document, backend, theta_future, chunk, key=f"symgrad-sum-{run}-{r}-{k}")
+        # theta goes inside every chunk's task, or (large) as a task of its own: never as scattered
+        # data, so a worker lost mid-round loses nothing the scheduler cannot recompute
+        given = theta.copy() if theta.nbytes <= _INLINE_THETA_BYTES else \
+            client.submit(np.array, theta, key=f"symgrad-theta-{run}-{r}")
+        sums = [client.submit(_chunk_sums, document, backend, given, chunk, key=f"symgrad-sum-{run}-{r}-{k}")
                 for k, chunk in enumerate(placed)]
-        level = itertools.count()
-        total = pairwise(sums, lambda a, b: client.submit(_add, a, b, key=f"symgrad-add-{run}-{r}-{next(level)}"))
-        return total.result()
+        return pairwise(client.gather(sums), _add)  # the same tree as in-process
 
     return round_sums
 
