@@ -303,17 +303,19 @@ static PyObject *loss(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
     return PyFloat_FromDouble(total);
 }
 
-static PyObject *gradient(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* (loss, dE/dtheta) of the rows, as `kernel` computes it: mazur_gradient, or mazur_gradient_sum. */
+static PyObject *gradient_of(const char *function,
+                             double (*kernel)(const real *, const real *, const real *, long, const long *, real *, real *),
+                             PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *values[3];
     const real *theta, *X, *T;
     long n = -1;
     double total;
     npy_intp dims[1] = {N_PARAMETERS};
-    PyObject *grad, *result;
+    PyObject *grad;
     real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch;
-    (void)self;
-    if (parse("gradient", args, nargs, kwnames, LOSS_ARGS, 3, 3, values) < 0) return NULL;
+    if (parse(function, args, nargs, kwnames, LOSS_ARGS, 3, 3, values) < 0) return NULL;
     if ((theta = theta_data(values[0], 0)) == NULL) return NULL;
     if ((X = rows_data(values[1], "X", N_INPUTS, &n)) == NULL) return NULL;
     if ((T = rows_data(values[2], "T", N_OUTPUTS, &n)) == NULL) return NULL;
@@ -324,14 +326,19 @@ static PyObject *gradient(PyObject *self, PyObject *const *args, Py_ssize_t narg
     }
     if ((double)n * N_PARAMETERS > RELEASE_WORK) {
         Py_BEGIN_ALLOW_THREADS
-        total = mazur_gradient(theta, X, T, n, NULL, (real *)PyArray_DATA((PyArrayObject *)grad), scratch);
+        total = kernel(theta, X, T, n, NULL, (real *)PyArray_DATA((PyArrayObject *)grad), scratch);
         Py_END_ALLOW_THREADS
     } else {
-        total = mazur_gradient(theta, X, T, n, NULL, (real *)PyArray_DATA((PyArrayObject *)grad), scratch);
+        total = kernel(theta, X, T, n, NULL, (real *)PyArray_DATA((PyArrayObject *)grad), scratch);
     }
     release(scratch, stack);
-    result = Py_BuildValue("(dN)", total, grad);
-    return result;
+    return Py_BuildValue("(dN)", total, grad);
+}
+
+static PyObject *gradient(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)self;
+    return gradient_of("gradient", mazur_gradient, args, nargs, kwnames);
 }
 
 static const char *const STEP_ARGS[] = {"theta", "X", "T", "state"};
@@ -366,32 +373,8 @@ static PyObject *step(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
 
 static PyObject *gradient_sum(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *values[3];
-    const real *theta, *X, *T;
-    long n = -1;
-    double total;
-    npy_intp dims[1] = {N_PARAMETERS};
-    PyObject *grad;
-    real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch;
     (void)self;
-    if (parse("gradient_sum", args, nargs, kwnames, LOSS_ARGS, 3, 3, values) < 0) return NULL;
-    if ((theta = theta_data(values[0], 0)) == NULL) return NULL;
-    if ((X = rows_data(values[1], "X", N_INPUTS, &n)) == NULL) return NULL;
-    if ((T = rows_data(values[2], "T", N_OUTPUTS, &n)) == NULL) return NULL;
-    if ((grad = PyArray_SimpleNew(1, dims, REAL_TYPE)) == NULL) return NULL;
-    if ((scratch = scratch_buffer(stack)) == NULL) {
-        Py_DECREF(grad);
-        return NULL;
-    }
-    if ((double)n * N_PARAMETERS > RELEASE_WORK) {
-        Py_BEGIN_ALLOW_THREADS
-        total = mazur_gradient_sum(theta, X, T, n, NULL, (real *)PyArray_DATA((PyArrayObject *)grad), scratch);
-        Py_END_ALLOW_THREADS
-    } else {
-        total = mazur_gradient_sum(theta, X, T, n, NULL, (real *)PyArray_DATA((PyArrayObject *)grad), scratch);
-    }
-    release(scratch, stack);
-    return Py_BuildValue("(dN)", total, grad);
+    return gradient_of("gradient_sum", mazur_gradient_sum, args, nargs, kwnames);
 }
 
 static const char *const PENALTY_ARGS[] = {"theta"};
