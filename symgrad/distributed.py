@@ -22,6 +22,7 @@ import contextlib
 import copy
 import itertools
 import uuid
+import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -148,7 +149,9 @@ def _placed(client: Any, X: Any, T: Any, key: str) -> Any:
         import dask
 
         return client.compute(dask.delayed(_pair)(X, T))
-    return client.submit(_pair, X, T, key=key)
+    with warnings.catch_warnings():  # the data belongs in the task: that is what makes it recomputable
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        return client.submit(_pair, X, T, key=key)
 
 
 # -- fit -------------------------------------------------------------------------------------------

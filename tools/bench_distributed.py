@@ -39,7 +39,7 @@ def sweep_speedup(client, repeats: int, quick: bool) -> list[list[str]]:
     grid = {"optimizer.learning_rate": [0.003, 0.01], "layers.0.units": [12, 16]}
     rng = np.random.default_rng(0)
     X, T = rng.normal(size=(2000, 8)), rng.uniform(size=(2000, 4))
-    epochs = 5 if quick else 60
+    epochs = 5 if quick else 400
     options = dict(epochs=epochs, batch_size=16, seeds=(0, 1))
     distributed.sweep(spec, grid, X[:50], T[:50], epochs=1, seeds=(0, 1), client=client)  # build and load everywhere
     distributed.sweep(spec, grid, X[:50], T[:50], epochs=1, seeds=(0, 1))
@@ -76,7 +76,7 @@ def round_overhead(client, repeats: int, quick: bool) -> tuple[list[list[str]], 
     return table, {"overhead": overhead, "row_seconds": median(chunk) / chunk_rows, "workers": workers}
 
 
-def mnist_rows_per_second(client, repeats: int, quick: bool) -> list[list[str]]:
+def mnist_rows_per_second(client, repeats: int, quick: bool, constants: dict[str, float]) -> list[list[str]]:
     """fit of the 784-256-10 network: rows per second in-process, on the cluster, and the module's own train."""
     spec = json.loads((EXAMPLES / "mnist_mlp.json").read_text())
     module = symgrad.load(spec)
@@ -91,6 +91,7 @@ def mnist_rows_per_second(client, repeats: int, quick: bool) -> list[list[str]]:
     workers = len(client.scheduler_info()["workers"])
     rate = {name: rows * epochs / median(samples) for name, samples in
             (("train", train), ("local", local), ("cluster", cluster))}
+    constants["mnist_row_seconds"] = 1 / rate["train"]
     return [[f"784-256-10 ({module.BACKEND}) module.train, full batch of {rows}", f"{rate['train']:,.0f} rows/s", ""],
             [f"fit in-process, chunks of {chunk_rows}", f"{rate['local']:,.0f} rows/s",
              f"{rate['local'] / rate['train']:.2f}x train"],
@@ -110,18 +111,19 @@ def main() -> None:
     with distributed.local_cluster(args.workers) as client:
         sweep_rows = sweep_speedup(client, repeats, args.quick)
         overhead_rows, constants = round_overhead(client, repeats, args.quick)
-        mnist_rows = mnist_rows_per_second(client, repeats, args.quick)
+        mnist_rows = mnist_rows_per_second(client, repeats, args.quick, constants)
     headers = ["measurement", "median", "ratio"]
     print_table(headers, sweep_rows, "Sweep")
     print_table(headers, overhead_rows, "fit: one round")
     print_table(headers, mnist_rows, "fit: rows per second")
     # time per round ~ rows x row_seconds / N + overhead: the cluster pays once the compute it
     # saves, rows x row_seconds x (1 - 1/N), exceeds the overhead
-    n = constants["workers"]
-    pays = constants["overhead"] / (constants["row_seconds"] * (1 - 1 / n)) if n > 1 else math.inf
-    print(f"model: round ~ rows x {fmt_seconds(constants['row_seconds'])} / N + {fmt_seconds(constants['overhead'])}; "
-          f"on {n} workers fit pays from about {pays:,.0f} rows per step")
-
+    n, overhead = constants["workers"], constants["overhead"]
+    for name, row_seconds in (("digits 64-32-10", constants["row_seconds"]),
+                              ("784-256-10", constants["mnist_row_seconds"])):
+        pays = overhead / (row_seconds * (1 - 1 / n)) if n > 1 else math.inf
+        print(f"model, {name}: round ~ rows x {fmt_seconds(row_seconds)} / N + {fmt_seconds(overhead)}; "
+              f"on {n} workers fit pays from about {pays:,.0f} rows per step")
 
 if __name__ == "__main__":
     main()
