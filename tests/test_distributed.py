@@ -205,7 +205,7 @@ def test_without_dask_the_cluster_options_say_how_to_install_it(monkeypatch, cap
         assert "pip install 'symgrad[dask]'" in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_train_with_workers_is_fit_on_the_same_rows(distributed, tmp_path, capsys) -> None:
+def test_train_with_workers_or_a_scheduler_is_fit_on_the_same_rows(client, tmp_path, capsys) -> None:
     from symgrad import training
     from symgrad.cli import main
 
@@ -222,6 +222,11 @@ def test_train_with_workers_is_fit_on_the_same_rows(distributed, tmp_path, capsy
     checkpoint = training.load_checkpoint(saved, symgrad.load(spec))
     np.testing.assert_array_equal(checkpoint.theta, theta)
     np.testing.assert_array_equal(checkpoint.state, state)
+    again = tmp_path / "again.npz"
+    assert main(["train", str(spec_path), "--data", str(data), "--epochs", "6", "--scheduler",
+                 client.scheduler.address, "--chunk-rows", "64", "--validation-split", "0.2", "--seed", "4",
+                 "--save", str(again), "--quiet"]) == 0
+    np.testing.assert_array_equal(training.load_checkpoint(again, symgrad.load(spec)).theta, theta)
 
 
 def test_sweep_command_writes_one_row_per_model(distributed, tmp_path, capsys) -> None:
