@@ -229,7 +229,7 @@ def test_train_with_workers_or_a_scheduler_is_fit_on_the_same_rows(client, tmp_p
     np.testing.assert_array_equal(training.load_checkpoint(again, symgrad.load(spec)).theta, theta)
 
 
-def test_sweep_command_writes_one_row_per_model(distributed, tmp_path, capsys) -> None:
+def test_sweep_command_writes_one_row_per_model(client, tmp_path, capsys) -> None:
     from symgrad import training
     from symgrad.cli import main
 
@@ -240,7 +240,8 @@ def test_sweep_command_writes_one_row_per_model(distributed, tmp_path, capsys) -
     paths["grid.json"].write_text(json.dumps(SWEEP_GRID))
     np.savez(paths["data.npz"], X=X, y=labels)
     assert main(["sweep", str(paths["spec.json"]), "--grid", str(paths["grid.json"]), "--data", str(paths["data.npz"]),
-                 "--workers", "2", "--out", str(paths["results.json"]), "--epochs", "3", "--batch-size", "16",
+                 "--scheduler", client.scheduler.address, "--out", str(paths["results.json"]), "--epochs", "3",
+                 "--batch-size", "16",
                  "--seeds", "0,7", "--validation-split", "0.25", "--save-dir", str(paths["saved"]), "--quiet"]) == 0
     assert "trained 4 model(s)" in capsys.readouterr().out
     rows = json.loads(paths["results.json"].read_text())["models"]
