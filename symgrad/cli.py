@@ -8,11 +8,12 @@ standard error and exit status 2, never a traceback.  Text goes to standard outp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
 from .errors import SymgradError
@@ -105,6 +106,30 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, metavar="DIR", help="also write the generated package to DIR/<name>/ "
                        "(default: only the cache)")
     train.add_argument("--digits", type=int, default=6, help="significant digits of the errors shown (default 6)")
+    _cluster_options(train, "full-batch steps, the gradient summed over chunks of rows on the workers")
+    train.add_argument("--chunk-rows", type=int, default=65536, metavar="R",
+                       help="rows per chunk with --workers/--scheduler (default 65536)")
+
+    sweep = commands.add_parser("sweep", help="train one model per grid point and seed on a Dask cluster; write "
+                                "RESULTS.json", description="Train one model per combination of the grid's values "
+                                "and per seed (shuffled minibatches, initial.seed = the seed) on a Dask cluster; "
+                                "write one row per model to RESULTS.json.")
+    sweep.add_argument("spec")
+    sweep.add_argument("--grid", required=True, metavar="GRID.json", help='dotted paths into the spec to lists of '
+                       'values, e.g. {"optimizer.learning_rate": [0.1, 0.5], "layers.0.units": [16, 32]}')
+    sweep.add_argument("--data", required=True, metavar="FILE", help=".npz (X and T, or X and y) or .csv")
+    sweep.add_argument("--out", required=True, metavar="RESULTS.json", help="the table of results to write")
+    sweep.add_argument("--epochs", type=int, default=100, help="default 100")
+    sweep.add_argument("--batch-size", type=int, default=None, help="default: the whole training set")
+    sweep.add_argument("--seeds", default="0", metavar="S,S,...", help="seeds, comma-separated (default 0)")
+    sweep.add_argument("--validation-split", type=float, default=0.0, metavar="F",
+                       help="hold out this fraction of the examples, the same rows for every model (default 0)")
+    sweep.add_argument("--save-dir", metavar="DIR", help="save each model's parameters as DIR/<name>-<index>.npz "
+                       "(as train --save writes them; created when missing)")
+    sweep.add_argument("--backend", default="auto", choices=("auto", "numpy", "c"),
+                       help="auto (default: the faster one that builds on each worker), numpy or c")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    _cluster_options(sweep, "the models")
 
     check = commands.add_parser("check", help="judge a hand-derived dE/dP: a formula (any equivalent form), or "
                                 "--value at the spec's numbers; exit 0 correct, 1 incorrect",
@@ -132,6 +157,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cluster_options(parser: argparse.ArgumentParser, what: str) -> None:
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=int, metavar="N", help=f"run {what} on a local Dask cluster of N "
+                         "processes (needs pip install 'symgrad[dask]')")
+    cluster.add_argument("--scheduler", metavar="ADDRESS", help="the same on the Dask cluster at ADDRESS "
+                         "(tcp://host:8786)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -146,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     try:
         return {"build": _build, "formulas": _formulas, "explain": _explain, "train": _train,
-                "check": _check, "exercise": _exercise, "schema": _schema}[args.command](args)
+                "check": _check, "exercise": _exercise, "schema": _schema, "sweep": _sweep}[args.command](args)
     except SymgradError as error:
         print(f"symgrad: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -241,16 +274,16 @@ def _exercise(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_json(path: str) -> Any:
+def _read_json(path: str, option: str = "--at") -> Any:
     from .errors import SpecError
     from .files import read_limited
 
     try:
         return json.loads(read_limited(path, _MAX_VALUES_BYTES).decode("utf-8-sig"))
     except OSError as error:
-        raise SpecError("--at", f"cannot read {path}: {error.strerror or error}", "check the path") from None
+        raise SpecError(option, f"cannot read {path}: {error.strerror or error}", "check the path") from None
     except (ValueError, RecursionError) as error:
-        raise SpecError("--at", f"{path} is not valid JSON ({error})", "fix the file") from None
+        raise SpecError(option, f"{path} is not valid JSON ({error})", "fix the file") from None
 
 
 def _check_train_options(args: argparse.Namespace) -> None:
@@ -330,6 +363,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         data = training.load_data(args.data, spec)
     train_set, validation = training.split(data, args.validation_split, args.seed)
+    on_cluster = _check_cluster(args, train_set.n)
 
     with warnings_on_one_line():
         result, module = build_and_load(spec, args.backend, out=args.out)
@@ -347,9 +381,13 @@ def _train(args: argparse.Namespace) -> int:
     before = module.loss(theta, train_set.X, train_set.T)
     progress = training.Progress(args.epochs, quiet=args.quiet)
     batch_size = None if args.batch_size is None else min(args.batch_size, train_set.n)
-    history = training.fit(module, theta, state, train_set, validation, args.epochs, batch_size,
-                           shuffle=args.seed is not None, seed=args.seed, progress=progress,
-                           classification=classification, first_epoch=first_epoch, patience=args.patience)
+    cluster_note = None
+    if on_cluster:
+        history, cluster_note = _fit_on_cluster(args, document, module, theta, state, train_set, progress)
+    else:
+        history = training.fit(module, theta, state, train_set, validation, args.epochs, batch_size,
+                               shuffle=args.seed is not None, seed=args.seed, progress=progress,
+                               classification=classification, first_epoch=first_epoch, patience=args.patience)
     trained = len(history.loss) if args.patience is None else (history.best_epoch or 0)
     after = module.loss(theta, train_set.X, train_set.T)
     d = args.digits
@@ -358,6 +396,8 @@ def _train(args: argparse.Namespace) -> int:
     print(f"trained {spec.name} ({module.BACKEND} backend, {spec.optimizer.name}, learning rate "
           f"{spec.optimizer.learning_rate:g}) for {ran} epoch(s) on {train_set.n} example(s) "
           f"in {history.seconds:.2f} s ({ran * train_set.n / max(history.seconds, 1e-9):,.0f} examples/s)")
+    if cluster_note:
+        print(cluster_note)
     if history.stopped_at is not None and history.best_epoch is None:
         print(f"stopped early after epoch {history.stopped_at}: the validation loss never became a number; "
               "kept the initial parameters")
@@ -385,6 +425,174 @@ def _train(args: argparse.Namespace) -> int:
         print(f"plot: {args.plot}")
     print(f"generated code: {result.package_dir}")
     return 0
+
+
+# -- on a Dask cluster: train --workers/--scheduler, and sweep ------------------------------------
+
+def _check_cluster(args: argparse.Namespace, rows: int) -> bool:
+    """Whether train runs on a cluster; its options checked (and Dask's presence) before any work."""
+    from .distributed import dask_distributed
+    from .errors import SpecError
+
+    if args.workers is None and args.scheduler is None:
+        return False
+    option = "--workers" if args.workers is not None else "--scheduler"
+    dask_distributed(option)
+    if args.workers is not None and args.workers < 1:
+        raise SpecError("--workers", f"{args.workers} is too small", "use 1 or more")
+    if getattr(args, "chunk_rows", 1) < 1:
+        raise SpecError("--chunk-rows", f"{args.chunk_rows} is too small", "use 1 or more")
+    if getattr(args, "batch_size", None) is not None and args.batch_size < rows and args.command == "train":
+        raise SpecError("--batch-size", f"{option} trains with full-batch steps (one gradient summed over every "
+                        f"chunk per epoch), not batches of {args.batch_size}",
+                        f"leave out --batch-size, or train minibatches without {option}")
+    if getattr(args, "patience", None) is not None:
+        raise SpecError("--patience", f"early stopping is not available with {option} yet",
+                        f"leave out --patience, or train without {option}")
+    return True
+
+
+@contextlib.contextmanager
+def _cluster_client(args: argparse.Namespace) -> Iterator[Any]:
+    """A client of a local cluster of --workers processes, or of the scheduler at --scheduler."""
+    from .distributed import dask_distributed, local_cluster
+
+    if args.workers is not None:
+        with local_cluster(args.workers) as client:
+            yield client
+        return
+    from .errors import SymgradError
+
+    distributed = dask_distributed("--scheduler")
+    try:
+        client = distributed.Client(args.scheduler, timeout=30)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise SymgradError(f"--scheduler {args.scheduler}: cannot reach a Dask scheduler there ({error}); check the "
+                           "address (tcp://host:8786) and that the scheduler runs") from None
+    with client:
+        yield client
+
+
+def _fit_on_cluster(args: argparse.Namespace, document: dict[str, Any], module: Any, theta: Any, state: Any,
+                    train_set: Any, progress: Any) -> tuple[Any, str]:
+    """train's epochs as distributed.fit's full-batch steps, theta and state updated in place; the
+    history and a line that says where they ran."""
+    import math
+    import time
+
+    from . import distributed, training
+    from .errors import DataError
+
+    history = training.History()
+    started = time.perf_counter()
+
+    def record(epoch: int, loss: float, _theta: Any) -> None:
+        history.loss.append(loss)
+        progress.update(epoch, loss, epoch * train_set.n / max(time.perf_counter() - started, 1e-9))
+        if not math.isfinite(loss):
+            raise DataError(f"the loss became {loss} in epoch {epoch}; lower the learning rate (--lr) or check the "
+                            "data's scale")
+
+    with _cluster_client(args) as client:
+        workers = len(client.scheduler_info()["workers"])
+        try:
+            theta[:], state[:], _ = distributed.fit(document, train_set.X, train_set.T, epochs=args.epochs,
+                                                    chunk_rows=args.chunk_rows, theta=theta, state=state,
+                                                    client=client, backend=args.backend, progress=record)
+        finally:
+            progress.close()
+    history.seconds = time.perf_counter() - started
+    chunks = -(-train_set.n // args.chunk_rows)
+    return history, (f"on a Dask cluster of {workers} worker(s): {chunks} chunk(s) of up to {args.chunk_rows} rows, "
+                     "one full-batch step per epoch")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import time
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from . import distributed, training
+    from .errors import SpecError
+    from .outputs import check_output, write_output
+    from .spec import parse_spec, read_document
+
+    document = read_document(args.spec)
+    spec = parse_spec(document)
+    try:
+        seeds = [int(text) for text in args.seeds.split(",")]
+    except ValueError:
+        raise SpecError("--seeds", f"{args.seeds!r} is not a list of seeds",
+                        "write whole numbers such as 0,1,2") from None
+    for name, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise SpecError(name, f"{value} is too small", "use 1 or more")
+    if args.workers is None and args.scheduler is None:
+        raise SpecError("sweep", "runs on a Dask cluster", "give --workers N (a local cluster) or --scheduler ADDRESS")
+    _check_cluster(args, 0)
+    grid = _read_json(args.grid, "--grid")
+    points = distributed.grid_points(grid)  # a bad grid is reported before the data is read
+    check_output(args.out, "--out")
+    save_dir = Path(args.save_dir) if args.save_dir else None
+    if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        check_output(save_dir / "probe.npz", "--save-dir")
+    data = training.load_data(args.data, spec)
+    train_set, validation = training.split(data, args.validation_split, 0)
+    progress = _ModelsProgress(len(points) * len(seeds), quiet=args.quiet)
+    started = time.perf_counter()
+    rows = []
+    with _cluster_client(args) as client:
+        for done, (index, total, result) in enumerate(distributed.iter_sweep(
+                document, grid, train_set.X, train_set.T, epochs=args.epochs, batch_size=args.batch_size,
+                seeds=seeds, client=client, backend=args.backend,
+                validation=None if validation is None else (validation.X, validation.T)), 1):
+            row = {"index": index, "overrides": result["overrides"], "seed": result["seed"],
+                   "final_loss": result["final_loss"], "losses": [float(v) for v in result["losses"]]}
+            for key in ("validation_loss", "validation_accuracy"):
+                if key in result:
+                    row[key] = result[key]
+            if save_dir is not None:
+                model = parse_spec(distributed.sweep_document(document, result["overrides"], result["seed"]))
+                path = save_dir / f"{model.name}-{index:03d}.npz"
+                names = SimpleNamespace(PARAMETER_NAMES=model.parameter_names)  # what save_parameters reads
+                training.save_parameters(path, names, result["theta"], result["state"], epochs=args.epochs)
+                row["parameters"] = str(path)
+            rows.append(row)
+            progress.update(done, total, time.perf_counter() - started)
+    progress.close()
+    rows.sort(key=lambda row: row["index"])
+    write_output(args.out, (json.dumps({"spec": spec.name, "epochs": args.epochs, "batch_size": args.batch_size,
+                                        "models": rows}, indent=2) + "\n").encode())
+    key = "validation_loss" if validation is not None else "final_loss"
+    best = min(rows, key=lambda row: row[key] if np.isfinite(row[key]) else np.inf)
+    print(f"trained {len(rows)} model(s) of {spec.name} ({len(points)} grid point(s) x {len(seeds)} seed(s)) "
+          f"in {time.perf_counter() - started:.2f} s; results: {args.out}")
+    print(f"best by {key.replace('_', ' ')}: {best[key]:.6g} with {json.dumps(best['overrides'])}, "
+          f"seed {best['seed']}")
+    return 0
+
+
+class _ModelsProgress:
+    """sweep's bar: models done of all, drawn like train's (training.Progress), at most every 0.1 s."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        from .training import Progress
+
+        self.bar = Progress(total, quiet=quiet)
+
+    def update(self, done: int, total: int, seconds: float) -> None:
+        bar = self.bar
+        if not bar.active:
+            return
+        width = 24
+        filled = int(width * done / total)
+        bar.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] model {done}/{total}  {seconds:.1f} s   ")
+        bar.stream.flush()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 if __name__ == "__main__":

@@ -68,3 +68,15 @@ def test_bench_mlp_quick(tmp_path):
         line = next(line for line in table_lines(out) if target in line)
         assert line.rstrip(" |").endswith(("PASS", "FAIL", "n/a")), line
     assert "MISMATCH" not in out
+
+
+def test_bench_distributed_quick(tmp_path):
+    import pytest
+
+    pytest.importorskip("dask.distributed", reason="dask[distributed] is optional (pip install 'symgrad[dask]')")
+    done = run_tool("bench_distributed.py", tmp_path, "--quick")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for row in ("| sweep, 8 models on 2 workers", "| per-round overhead", "| fit on 2 workers, chunks of"):
+        assert row in out, row
+    assert "fit pays from about" in out

@@ -4,8 +4,8 @@
 
 The same module contract as numpy_backend: the constants, FORMULAS, initial_parameters and
 initial_state are the NumPy module's own (so the two backends cannot drift apart);
-forward, loss, gradient and step are single calls into the compiled kernel _c_kernel, and
-train runs every epoch in C with the GIL released.
+forward, loss, gradient, step, gradient_sum, penalty and update are single calls into the
+compiled kernel _c_kernel, and train runs every epoch in C with the GIL released.
 
 Shuffling: with shuffle=True, each epoch's order is np.random.default_rng(seed).permutation(n),
 drawn here in Python exactly as the NumPy backend draws it and handed to C in chunks of
@@ -28,6 +28,9 @@ forward = _kernel.forward
 loss = _kernel.loss
 gradient = _kernel.gradient
 step = _kernel.step
+gradient_sum = _kernel.gradient_sum
+penalty = _kernel.penalty
+update = _kernel.update
 
 # row indices handed to the kernel are C longs; at most this many per call
 _ORDER_DTYPE = np.dtype("long")

@@ -469,11 +469,11 @@ void digits_forward(const real *theta, const real *X, long n, real *Y, real *scr
     }
 }
 
-/* The loss over the batch; when grad is not NULL, dE/dtheta goes there. */
-static double digits_batch(const real *theta, const real *X, const real *T, long n, const long *rows,
+/* The loss summed over the batch's examples; when grad is not NULL, dE/dtheta summed over them
+ * goes there (no reduction, no penalty: digits_batch adds those). */
+static double digits_batch_sums(const real *theta, const real *X, const real *T, long n, const long *rows,
     real *grad, real *work)
 {
-    const real scale = (real)(1.0 / (double)n); /* mean over the batch */
     const real *xs[BLOCK], *ts[BLOCK];
     const int transposed = n >= TRANSPOSE_MIN;
     double total = 0;
@@ -488,6 +488,17 @@ static double digits_batch(const real *theta, const real *X, const real *T, long
         for (r = 0; r < count; ++r) total += digits_example_loss(ts[r], work, r);
         if (grad) digits_block_backward(theta, xs, ts, count, work, grad);
     }
+    return total;
+}
+
+/* The loss over the batch (mean over the examples); dE/dtheta goes to
+ * grad when it is not NULL. */
+static double digits_batch(const real *theta, const real *X, const real *T, long n, const long *rows,
+    real *grad, real *work)
+{
+    const real scale = (real)(1.0 / (double)n); /* mean over the batch */
+    const double total = digits_batch_sums(theta, X, T, n, rows, grad, work);
+    long k;
     if (grad) {
         for (k = 0; k < N_PARAMETERS; ++k) grad[k] *= scale;
     }
@@ -556,4 +567,27 @@ void digits_train(real *theta, const real *X, const real *T, long n, long epochs
         }
         losses[epoch] = total / (double)steps;
     }
+}
+
+/* -- a step in parts: sums over chunks of rows, the penalty, the update --------------------------- */
+
+double digits_gradient_sum(const real *theta, const real *X, const real *T, long n, const long *rows,
+    real *grad, real *scratch)
+{
+    return digits_batch_sums(theta, X, T, n, rows, grad, scratch + N_PARAMETERS);
+}
+
+double digits_penalty(const real *theta, real *grad)
+{
+    long k;
+    for (k = 0; k < N_PARAMETERS; ++k) grad[k] = 0;
+    (void)theta;
+    return 0; /* the spec has no l1/l2 penalty */
+}
+
+void digits_apply_gradient(real *theta, const real *grad, real *state, real *scratch)
+{
+    long k;
+    for (k = 0; k < N_PARAMETERS; ++k) scratch[k] = grad[k]; /* the update works in place on its gradient */
+    digits_update(theta, scratch, state);
 }

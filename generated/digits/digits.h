@@ -80,6 +80,22 @@ void digits_train(digits_real *theta, const digits_real *X, const digits_real *T
     long n, long epochs, long batch_size, const long *orders, double *losses, digits_real *state,
     digits_real *scratch);
 
+/* -- a step in parts, for a batch split into chunks of rows (on many machines) ----------------
+ * A full-batch step is: the chunks' gradient sums added up, times 1/n (the mean reduction),
+ * plus the penalty's gradient, then apply_gradient; the loss likewise. */
+
+/* The loss and dE/dtheta summed over the n rows (written to grad), without the penalties. */
+double digits_gradient_sum(const digits_real *theta, const digits_real *X, const digits_real *T,
+    long n, const long *rows, digits_real *grad, digits_real *scratch);
+
+/* The layers' l1/l2 penalty at theta; its gradient written to grad (zeros without penalties). */
+double digits_penalty(const digits_real *theta, digits_real *grad);
+
+/* One optimizer step from the gradient grad (penalties included), theta and state in place, as
+ * digits_step takes it after computing its gradient; grad is not changed. */
+void digits_apply_gradient(digits_real *theta, const digits_real *grad, digits_real *state,
+    digits_real *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,7 @@ __all__ = [
     "FROZEN", "LOSS", "REDUCTION", "OPTIMIZER", "LEARNING_RATE", "OPTIMIZER_OPTIONS", "STATE_SIZE",
     "STATE_LAYOUT", "FORMULAS",
     "initial_parameters", "initial_state", "forward", "loss", "gradient", "step", "train",
+    "gradient_sum", "penalty", "update",
 ]
 
 NAME = 'digits'
@@ -72,13 +73,13 @@ def _check_contiguous(value, name):
         raise ValueError(f"{name}: expected a C-contiguous array (use np.ascontiguousarray)")
 
 
-def _check_theta(theta, writable=False):
-    _check_array(theta, "theta", 1, f"shape ({N_PARAMETERS},), one entry per PARAMETER_NAMES")
+def _check_theta(theta, writable=False, name="theta"):
+    _check_array(theta, name, 1, f"shape ({N_PARAMETERS},), one entry per PARAMETER_NAMES")
     if theta.shape[0] != N_PARAMETERS:
-        raise ValueError(f"theta: expected shape ({N_PARAMETERS},), one entry per PARAMETER_NAMES, got {theta.shape}")
-    _check_contiguous(theta, "theta")
+        raise ValueError(f"{name}: expected shape ({N_PARAMETERS},), one entry per PARAMETER_NAMES, got {theta.shape}")
+    _check_contiguous(theta, name)
     if writable and not theta.flags.writeable:
-        raise ValueError("theta: is read-only, but this function updates it in place")
+        raise ValueError(f"{name}: is read-only, but this function updates it in place")
 
 
 def _check_rows(value, name, width, rows=None):
@@ -136,10 +137,11 @@ def _outputs(theta, X):
     return a2
 
 
-def _loss_and_gradient(theta, X, T, grad, factor=1):
+def _loss_and_gradient(theta, X, T, grad, factor=1, summed=False):
     """The batch's loss; when grad is an array, factor * dE/dtheta is written into it.
 
-    (Plain SGD passes its learning rate as factor: the step is then one pass over theta.)
+    (Plain SGD passes its learning rate as factor: the step is then one pass over theta.  summed:
+    the sums over the rows without the penalties, what gradient_sum returns.)
     """
     W1 = theta[0:2048].reshape(32, 64)
     b1 = theta[2048:2080]
@@ -161,7 +163,7 @@ def _loss_and_gradient(theta, X, T, grad, factor=1):
 
     logp2 = shifted2 - np.log(sum2)
 
-    scale = 1 / X.shape[0]  # mean over the batch
+    scale = 1 if summed else 1 / X.shape[0]  # mean over the batch
     total = np.sum(-logp2*T) * scale
     if grad is None:
         return total
@@ -203,6 +205,33 @@ def gradient(theta, X, T):
     grad = np.empty(N_PARAMETERS, dtype=DTYPE)
     total = _loss_and_gradient(theta, X, T, grad)
     return float(total), grad
+
+
+def gradient_sum(theta, X, T):
+    """(loss, dE/dtheta) summed over the rows, without the penalties: what the chunks of one large
+    batch add up to (symgrad.distributed); penalty(theta) is the part that does not depend on the rows."""
+    _check_theta(theta)
+    _check_rows(X, "X", N_INPUTS)
+    _check_rows(T, "T", N_OUTPUTS, X.shape[0])
+    grad = np.empty(N_PARAMETERS, dtype=DTYPE)
+    total = _loss_and_gradient(theta, X, T, grad, summed=True)
+    return float(total), grad
+
+
+def penalty(theta):
+    """(the layers' l1/l2 penalty, its gradient): what loss and gradient add after the batch reduction."""
+    _check_theta(theta)
+    grad = np.zeros(N_PARAMETERS, dtype=DTYPE)
+    return 0.0, grad  # the spec has no l1/l2 penalty
+
+
+def update(theta, grad, state=None):
+    """One optimizer step from a given gradient dE/dtheta (penalties included), theta in place; grad
+    is not changed.  Frozen parameters stay; a stateful optimizer needs state, updated in place as in step."""
+    _check_theta(theta, writable=True)
+    _check_theta(grad, name="grad")
+    _check_state(state, required=True)
+    _update(theta, grad.copy(), state)
 
 
 def _update(theta, grad, state):

@@ -130,20 +130,26 @@ static PyArrayObject *as_array(PyObject *value, const char *name, int type, cons
     return array;
 }
 
-static real *theta_data(PyObject *value, int writable)
+/* The data of a vector like theta (theta, or a gradient `name`). */
+static real *parameters_data(PyObject *value, const char *name, int writable)
 {
     const char *expected = "shape (" Py_STRINGIFY(N_PARAMETERS) ",), one entry per PARAMETER_NAMES";
-    PyArrayObject *theta = as_array(value, "theta", REAL_TYPE, DTYPE_NAME, 1, expected);
+    PyArrayObject *theta = as_array(value, name, REAL_TYPE, DTYPE_NAME, 1, expected);
     if (theta == NULL) return NULL;
     if (PyArray_DIM(theta, 0) != N_PARAMETERS) {
-        wrong_shape("theta", expected, theta);
+        wrong_shape(name, expected, theta);
         return NULL;
     }
     if (writable && !PyArray_ISWRITEABLE(theta)) {
-        PyErr_SetString(PyExc_ValueError, "theta: is read-only, but this function updates it in place");
+        PyErr_Format(PyExc_ValueError, "%s: is read-only, but this function updates it in place", name);
         return NULL;
     }
     return (real *)PyArray_DATA(theta);
+}
+
+static real *theta_data(PyObject *value, int writable)
+{
+    return parameters_data(value, "theta", writable);
 }
 
 /* The data of an (n, width) array; *n is set from X and checked for T (rows_of_X >= 1). */
@@ -297,17 +303,19 @@ static PyObject *loss(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
     return PyFloat_FromDouble(total);
 }
 
-static PyObject *gradient(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* (loss, dE/dtheta) of the rows, as `kernel` computes it: mazur_gradient, or mazur_gradient_sum. */
+static PyObject *gradient_of(const char *function,
+                             double (*kernel)(const real *, const real *, const real *, long, const long *, real *, real *),
+                             PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *values[3];
     const real *theta, *X, *T;
     long n = -1;
     double total;
     npy_intp dims[1] = {N_PARAMETERS};
-    PyObject *grad, *result;
+    PyObject *grad;
     real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch;
-    (void)self;
-    if (parse("gradient", args, nargs, kwnames, LOSS_ARGS, 3, 3, values) < 0) return NULL;
+    if (parse(function, args, nargs, kwnames, LOSS_ARGS, 3, 3, values) < 0) return NULL;
     if ((theta = theta_data(values[0], 0)) == NULL) return NULL;
     if ((X = rows_data(values[1], "X", N_INPUTS, &n)) == NULL) return NULL;
     if ((T = rows_data(values[2], "T", N_OUTPUTS, &n)) == NULL) return NULL;
@@ -318,14 +326,19 @@ static PyObject *gradient(PyObject *self, PyObject *const *args, Py_ssize_t narg
     }
     if ((double)n * N_PARAMETERS > RELEASE_WORK) {
         Py_BEGIN_ALLOW_THREADS
-        total = mazur_gradient(theta, X, T, n, NULL, (real *)PyArray_DATA((PyArrayObject *)grad), scratch);
+        total = kernel(theta, X, T, n, NULL, (real *)PyArray_DATA((PyArrayObject *)grad), scratch);
         Py_END_ALLOW_THREADS
     } else {
-        total = mazur_gradient(theta, X, T, n, NULL, (real *)PyArray_DATA((PyArrayObject *)grad), scratch);
+        total = kernel(theta, X, T, n, NULL, (real *)PyArray_DATA((PyArrayObject *)grad), scratch);
     }
     release(scratch, stack);
-    result = Py_BuildValue("(dN)", total, grad);
-    return result;
+    return Py_BuildValue("(dN)", total, grad);
+}
+
+static PyObject *gradient(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)self;
+    return gradient_of("gradient", mazur_gradient, args, nargs, kwnames);
 }
 
 static const char *const STEP_ARGS[] = {"theta", "X", "T", "state"};
@@ -354,6 +367,50 @@ static PyObject *step(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
     }
     release(scratch, stack);
     return PyFloat_FromDouble(total);
+}
+
+/* -- a step in parts (symgrad.distributed): gradient sums over chunks of rows, penalty, update --- */
+
+static PyObject *gradient_sum(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)self;
+    return gradient_of("gradient_sum", mazur_gradient_sum, args, nargs, kwnames);
+}
+
+static const char *const PENALTY_ARGS[] = {"theta"};
+
+static PyObject *penalty(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *values[1];
+    const real *theta;
+    npy_intp dims[1] = {N_PARAMETERS};
+    PyObject *grad;
+    double total;
+    (void)self;
+    if (parse("penalty", args, nargs, kwnames, PENALTY_ARGS, 1, 1, values) < 0) return NULL;
+    if ((theta = theta_data(values[0], 0)) == NULL) return NULL;
+    if ((grad = PyArray_SimpleNew(1, dims, REAL_TYPE)) == NULL) return NULL;
+    total = mazur_penalty(theta, (real *)PyArray_DATA((PyArrayObject *)grad));
+    return Py_BuildValue("(dN)", total, grad);
+}
+
+static const char *const UPDATE_ARGS[] = {"theta", "grad", "state"};
+
+static PyObject *update(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *values[3];
+    real *theta, *state;
+    const real *grad;
+    real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch;
+    (void)self;
+    if (parse("update", args, nargs, kwnames, UPDATE_ARGS, 3, 2, values) < 0) return NULL;
+    if ((theta = theta_data(values[0], 1)) == NULL) return NULL;
+    if ((grad = parameters_data(values[1], "grad", 0)) == NULL) return NULL;
+    if (state_data(values[2], 1, &state) < 0) return NULL;
+    if ((scratch = scratch_buffer(stack)) == NULL) return NULL;
+    mazur_apply_gradient(theta, grad, state, scratch);
+    release(scratch, stack);
+    Py_RETURN_NONE;
 }
 
 static const char *const TRAIN_ARGS[] = {"theta", "X", "T", "epochs", "batch_size", "orders", "state"};
@@ -522,6 +579,13 @@ static PyMethodDef methods[] = {
      "in C.\n\norders: None (rows in order) or C longs of shape (epochs, n), one permutation per epoch.\n"
      "state: None (a fresh state) or the state to update in place.\n"
      "Returns each epoch's mean step loss (float64, shape (epochs,))."},
+    {"gradient_sum", (PyCFunction)(void (*)(void))gradient_sum, METH_FASTCALL | METH_KEYWORDS,
+     "gradient_sum(theta, X, T): (loss, dE/dtheta) summed over the rows, without the penalties."},
+    {"penalty", (PyCFunction)(void (*)(void))penalty, METH_FASTCALL | METH_KEYWORDS,
+     "penalty(theta): (the layers' l1/l2 penalty, its gradient)."},
+    {"update", (PyCFunction)(void (*)(void))update, METH_FASTCALL | METH_KEYWORDS,
+     "update(theta, grad, state=None): one sgd step from the gradient grad (penalties included), "
+     "theta and state in place; grad is not changed.\n\nstate (see STATE_LAYOUT) is required when STATE_SIZE > 0."},
     {"check_train", (PyCFunction)(void (*)(void))check_train, METH_FASTCALL | METH_KEYWORDS,
      "check_train(theta, X, T, epochs, batch_size=None, orders=None, state=None): train's checks alone."},
     {NULL, NULL, 0, NULL},

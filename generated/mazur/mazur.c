@@ -107,9 +107,10 @@ static real sg_sigmoid(real x)
 
 /* -- the computation, straight-line per example ----------------------------------------------- */
 
-/* The forward pass of every example; with Y (forward), its outputs go there; else the loss over
- * the batch, and when grad is not NULL, dE/dtheta goes there. */
-static double mazur_batch(const real *theta, const real *X, const real *T, long n, const long *rows,
+/* The forward pass of every example; with Y (forward), its outputs go there; else the loss summed
+ * over the batch's examples, and when grad is not NULL, dE/dtheta summed over them goes there
+ * (no reduction, no penalty: mazur_batch adds those). */
+static double mazur_batch_sums(const real *theta, const real *X, const real *T, long n, const long *rows,
     real *grad, real *Y)
 {
     const real p_w1 = theta[0];
@@ -132,7 +133,6 @@ static double mazur_batch(const real *theta, const real *X, const real *T, long 
     real dE_p_w7 = 0;
     real dE_p_w8 = 0;
     real dE_p_b2 = 0;
-    const real scale = (real)(1.0 / (double)n); /* mean over the batch */
     double total = 0;
     long r;
     for (r = 0; r < n; ++r) {
@@ -186,24 +186,38 @@ static double mazur_batch(const real *theta, const real *X, const real *T, long 
         dE_p_b2 += delta_o1 + delta_o2; /* b2 */
     }
     if (grad) {
-        grad[0] = dE_p_w1 * scale;
-        grad[1] = dE_p_w2 * scale;
-        grad[2] = dE_p_w3 * scale;
-        grad[3] = dE_p_w4 * scale;
-        grad[4] = dE_p_b1 * scale;
-        grad[5] = dE_p_w5 * scale;
-        grad[6] = dE_p_w6 * scale;
-        grad[7] = dE_p_w7 * scale;
-        grad[8] = dE_p_w8 * scale;
-        grad[9] = dE_p_b2 * scale;
+        grad[0] = dE_p_w1;
+        grad[1] = dE_p_w2;
+        grad[2] = dE_p_w3;
+        grad[3] = dE_p_w4;
+        grad[4] = dE_p_b1;
+        grad[5] = dE_p_w5;
+        grad[6] = dE_p_w6;
+        grad[7] = dE_p_w7;
+        grad[8] = dE_p_w8;
+        grad[9] = dE_p_b2;
     }
-    return Y ? 0 : total * scale;
+    return Y ? 0 : total;
 }
 
 void mazur_forward(const real *theta, const real *X, long n, real *Y, real *scratch)
 {
     (void)scratch;
-    mazur_batch(theta, X, 0, n, 0, 0, Y);
+    mazur_batch_sums(theta, X, 0, n, 0, 0, Y);
+}
+
+/* The loss over the batch (mean over the examples); dE/dtheta goes to
+ * grad when it is not NULL. */
+static double mazur_batch(const real *theta, const real *X, const real *T, long n, const long *rows,
+    real *grad, real *work)
+{
+    const real scale = (real)(1.0 / (double)n); /* mean over the batch */
+    const double total = mazur_batch_sums(theta, X, T, n, rows, grad, work);
+    long k;
+    if (grad) {
+        for (k = 0; k < N_PARAMETERS; ++k) grad[k] *= scale;
+    }
+    return total * scale;
 }
 
 double mazur_loss(const real *theta, const real *X, const real *T, long n, const long *rows, real *scratch)
@@ -259,4 +273,28 @@ void mazur_train(real *theta, const real *X, const real *T, long n, long epochs,
         }
         losses[epoch] = total / (double)steps;
     }
+}
+
+/* -- a step in parts: sums over chunks of rows, the penalty, the update --------------------------- */
+
+double mazur_gradient_sum(const real *theta, const real *X, const real *T, long n, const long *rows,
+    real *grad, real *scratch)
+{
+    (void)scratch;
+    return mazur_batch_sums(theta, X, T, n, rows, grad, 0);
+}
+
+double mazur_penalty(const real *theta, real *grad)
+{
+    long k;
+    for (k = 0; k < N_PARAMETERS; ++k) grad[k] = 0;
+    (void)theta;
+    return 0; /* the spec has no l1/l2 penalty */
+}
+
+void mazur_apply_gradient(real *theta, const real *grad, real *state, real *scratch)
+{
+    long k;
+    for (k = 0; k < N_PARAMETERS; ++k) scratch[k] = grad[k]; /* the update works in place on its gradient */
+    mazur_update(theta, scratch, state);
 }

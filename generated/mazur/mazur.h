@@ -79,6 +79,22 @@ void mazur_train(mazur_real *theta, const mazur_real *X, const mazur_real *T,
     long n, long epochs, long batch_size, const long *orders, double *losses, mazur_real *state,
     mazur_real *scratch);
 
+/* -- a step in parts, for a batch split into chunks of rows (on many machines) ----------------
+ * A full-batch step is: the chunks' gradient sums added up, times 1/n (the mean reduction),
+ * plus the penalty's gradient, then apply_gradient; the loss likewise. */
+
+/* The loss and dE/dtheta summed over the n rows (written to grad), without the penalties. */
+double mazur_gradient_sum(const mazur_real *theta, const mazur_real *X, const mazur_real *T,
+    long n, const long *rows, mazur_real *grad, mazur_real *scratch);
+
+/* The layers' l1/l2 penalty at theta; its gradient written to grad (zeros without penalties). */
+double mazur_penalty(const mazur_real *theta, mazur_real *grad);
+
+/* One optimizer step from the gradient grad (penalties included), theta and state in place, as
+ * mazur_step takes it after computing its gradient; grad is not changed. */
+void mazur_apply_gradient(mazur_real *theta, const mazur_real *grad, mazur_real *state,
+    mazur_real *scratch);
+
 #ifdef __cplusplus
 }
 #endif

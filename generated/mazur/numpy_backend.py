@@ -15,6 +15,7 @@ __all__ = [
     "FROZEN", "LOSS", "REDUCTION", "OPTIMIZER", "LEARNING_RATE", "OPTIMIZER_OPTIONS", "STATE_SIZE",
     "STATE_LAYOUT", "FORMULAS",
     "initial_parameters", "initial_state", "forward", "loss", "gradient", "step", "train",
+    "gradient_sum", "penalty", "update",
 ]
 
 NAME = 'mazur'
@@ -97,13 +98,13 @@ def _check_contiguous(value, name):
         raise ValueError(f"{name}: expected a C-contiguous array (use np.ascontiguousarray)")
 
 
-def _check_theta(theta, writable=False):
-    _check_array(theta, "theta", 1, f"shape ({N_PARAMETERS},), one entry per PARAMETER_NAMES")
+def _check_theta(theta, writable=False, name="theta"):
+    _check_array(theta, name, 1, f"shape ({N_PARAMETERS},), one entry per PARAMETER_NAMES")
     if theta.shape[0] != N_PARAMETERS:
-        raise ValueError(f"theta: expected shape ({N_PARAMETERS},), one entry per PARAMETER_NAMES, got {theta.shape}")
-    _check_contiguous(theta, "theta")
+        raise ValueError(f"{name}: expected shape ({N_PARAMETERS},), one entry per PARAMETER_NAMES, got {theta.shape}")
+    _check_contiguous(theta, name)
     if writable and not theta.flags.writeable:
-        raise ValueError("theta: is read-only, but this function updates it in place")
+        raise ValueError(f"{name}: is read-only, but this function updates it in place")
 
 
 def _check_rows(value, name, width, rows=None):
@@ -164,15 +165,18 @@ def _outputs(theta, X):
     return np.stack((out_o1, out_o2,), axis=1)
 
 
-def _loss_and_gradient(theta, X, T, grad):
-    """The batch's loss; when grad is an array, dE/dtheta is written into it."""
+def _loss_and_gradient(theta, X, T, grad, summed=False):
+    """The batch's loss; when grad is an array, dE/dtheta is written into it.
+
+    (summed: the sums over the rows without the penalties, what gradient_sum returns.)
+    """
     p_w1, p_w2, p_w3, p_w4, p_b1, p_w5, p_w6, p_w7, p_w8, p_b2, = theta
     x_i1, x_i2, net_h1, net_h2, out_h1, out_h2, net_o1, net_o2, out_o1, out_o2 = _forward(theta, X)
     t_o1 = T[:, 0]
     t_o2 = T[:, 1]
 
     E = (1/2)*(-out_o1 + t_o1)**2 + (1/2)*(-out_o2 + t_o2)**2  # loss of each example
-    scale = 1 / X.shape[0]  # mean over the batch
+    scale = 1 if summed else 1 / X.shape[0]  # mean over the batch
     total = E.sum() * scale
     if grad is None:
         return total
@@ -227,11 +231,42 @@ def gradient(theta, X, T):
     return float(total), grad
 
 
-def _train_step(theta, X, T, grad, state):
-    # SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
-    total = _loss_and_gradient(theta, X, T, grad)  # grad = dE/dtheta
+def gradient_sum(theta, X, T):
+    """(loss, dE/dtheta) summed over the rows, without the penalties: what the chunks of one large
+    batch add up to (symgrad.distributed); penalty(theta) is the part that does not depend on the rows."""
+    _check_theta(theta)
+    _check_rows(X, "X", N_INPUTS)
+    _check_rows(T, "T", N_OUTPUTS, X.shape[0])
+    grad = np.empty(N_PARAMETERS, dtype=DTYPE)
+    total = _loss_and_gradient(theta, X, T, grad, summed=True)
+    return float(total), grad
+
+
+def penalty(theta):
+    """(the layers' l1/l2 penalty, its gradient): what loss and gradient add after the batch reduction."""
+    _check_theta(theta)
+    grad = np.zeros(N_PARAMETERS, dtype=DTYPE)
+    return 0.0, grad  # the spec has no l1/l2 penalty
+
+
+def update(theta, grad, state=None):
+    """One optimizer step from a given gradient dE/dtheta (penalties included), theta in place; grad
+    is not changed.  Frozen parameters stay; a stateful optimizer needs state, updated in place as in step."""
+    _check_theta(theta, writable=True)
+    _check_theta(grad, name="grad")
+    _check_state(state, required=True)
+    _update(theta, grad.copy(), state)
+
+
+def _update(theta, grad, state):
+    """SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): https://pytorch.org/docs/stable/generated/torch.optim.SGD.html"""
     grad *= _TRAINABLE  # frozen parameters stay
     theta -= LEARNING_RATE * grad  # p+ = p - learning rate * dE/dp
+
+
+def _train_step(theta, X, T, grad, state):
+    total = _loss_and_gradient(theta, X, T, grad)
+    _update(theta, grad, state)
     return total
 
 
