@@ -8,16 +8,17 @@ for the training step.  The pipeline's stages are public and each returns an imm
     model = build_model(spec)              # Model: named symbols per unit
     gradients = differentiate(model)       # Gradients: dE/dp by the chain rule
     program = optimize(gradients)          # Program: CSE'd assignments or layer rules
-    files = emit_package(program, ...)     # {path: bytes}, through Jinja2 templates
+    program = complete(program, gradients) # + formula texts and the C form (symgrad.program)
+    files = emit_package(program, initial) # {path: bytes}, through Jinja2 templates
 
 The modules are named after what each stage produces (spec, model, gradients, program, emit,
-builder, loader).  ``build`` runs them all and writes (or reuses) a package; ``load`` imports it.
+builder, loader); ``pipeline`` is the driver that runs them in order: ``analyze`` up to the
+derivatives, ``build`` up to a package (written or reused), ``load`` up to its module.
 """
 
-__version__ = "0.1.0"
-
-from .errors import BuildError, DataError, InternalError, SpecError, SymgradError  # noqa: E402
-from .spec import Spec, parse_spec  # noqa: E402
+from .version import __version__
+from .errors import BuildError, DataError, InternalError, SpecError, SymgradError, SymgradWarning
+from .spec import Spec, parse_spec
 
 
 _LAZY = {  # public name -> module; these import SymPy, which a cache hit never needs
@@ -25,9 +26,10 @@ _LAZY = {  # public name -> module; these import SymPy, which a cache hit never 
     "differentiate": "gradients",
     "optimize": "program",
     "emit_package": "emit",
-    "build": "builder",
+    "analyze": "pipeline",
+    "build": "pipeline",
     "BuildResult": "builder",
-    "load": "loader",
+    "load": "pipeline",
     "chain_rule": "formulas",
     "formula_texts": "formulas",
     "evaluate": "formulas",
@@ -44,7 +46,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "__version__", "BuildError", "DataError", "InternalError", "SpecError", "SymgradError", "Spec",
-    "parse_spec", "build_model", "differentiate", "optimize", "emit_package", "build", "load",
+    "__version__", "BuildError", "DataError", "InternalError", "SpecError", "SymgradError", "SymgradWarning", "Spec",
+    "parse_spec", "build_model", "differentiate", "optimize", "emit_package", "analyze", "build", "load",
     "BuildResult", "chain_rule", "formula_texts", "evaluate", "point_from_spec",
 ]

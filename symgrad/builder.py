@@ -1,37 +1,40 @@
-"""Stage 6 (build): run the pipeline and write the generated package, atomically and cached.
+"""Stage 6 (build): compile what needs compiling, keep each package as an immutable cache entry,
+and publish a copy into ``--out``.
 
-The driver :func:`generate` reads as the stages.  :func:`build` puts its files either in a
-directory the user names (``generated/<name>/``: each file replaced atomically, a manifest
-written last) or in the user's cache, where every build lives in a folder named by its key and
-appears there by one atomic rename, so concurrent builds of one spec need no lock.
+Every package lives in the cache under its key (``<cache>/packages/<key>/<name>/``): written
+beside, renamed into place, with a manifest of every file's sha256.  An entry is used only when
+every file matches its manifest (a truncated or swapped file is rebuilt, never loaded) and never
+changes once it is there, so a process imports exactly what its build made, whatever other
+builds of the same name do meanwhile.  ``--out DIR`` receives a copy: ``DIR/<name>/`` is replaced
+as a whole folder (built beside it, swapped in), so it never mixes two builds, and files in it
+that no build wrote are carried over.
 
-The key covers the spec's canonical JSON, symgrad's version and a digest of symgrad's own
-sources and templates, the backends and the form: a rebuild of an unchanged spec is a cache
-hit, and any change to the generator invalidates old entries.  A cache hit imports neither
-SymPy nor Jinja2.
+The key covers the spec's canonical JSON, a digest of symgrad's own sources and templates, the
+backends, the form and (for C) the toolchain: a rebuild of an unchanged spec is a cache hit,
+recognised from the document alone, without SymPy or Jinja2.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from . import __version__
-from .errors import BuildError, SpecError
+from .cache import cache_root, locked
+from .errors import BuildError, SpecError, SymgradWarning
+from .files import public_directory
 from .schema import NAME_PATTERN
-from .spec import Spec, document_hash, parse_spec, read_document
+from .spec import Spec, default_max_parameters, document_hash, parse_spec, read_document
+from .version import __version__
 
 MANIFEST = "symgrad-build.json"
 BACKENDS = ("numpy", "c")
@@ -40,7 +43,8 @@ FORMS = ("auto", "scalar", "vector")
 
 @dataclass(frozen=True)
 class BuildResult:
-    package_dir: Path
+    package_dir: Path   # where the caller asked for the package: DIR/<name>, or the cache entry
+    cache_dir: Path     # the immutable copy in the cache, which symgrad.load imports
     backends: tuple[str, ...]
     form: str
     key: str
@@ -55,30 +59,77 @@ class BuildResult:
         return f"built {self.package_dir} ({what}) in {self.seconds:.2f} s"
 
 
-def generate(spec: Spec, backends: tuple[str, ...] = ("numpy",), form: str = "auto") -> tuple[str, dict[str, bytes]]:
-    """spec -> model -> gradients -> program -> files: the whole pipeline, one stage a line."""
-    from .emit import emit_package
-    from .gradients import differentiate
-    from .initialize import initial_parameters
-    from .model import build_model
-    from .program import optimize
+@dataclass(frozen=True)
+class Request:
+    """What is to be built, known before the spec is parsed (a cache hit never parses it)."""
+    name: str
+    key: str
+    source_hash: str
+    backends: tuple[str, ...]
+    form: str
+    fallback: bool                  # --backend all: C may be left out when its build fails
+    spec: Spec | None               # the caller's parsed spec, or
+    document: dict[str, Any] | None  # the JSON document to parse on a cache miss
+    max_parameters: int | None
 
-    model = build_model(spec)
-    gradients = differentiate(model)
-    program = optimize(gradients, form)
-    initial = initial_parameters(spec)
-    try:
-        files = emit_package(program, gradients, initial, backends)
-        if "c" in backends:
-            from .compiler import compile_package
-            files.update(compile_package(files, spec.name, cache_root()))
-    except BuildError as error:
-        if "c" not in backends or backends == ("c",):
-            raise
-        # --backend all: C where it works, with a warning where it does not
-        warnings.warn(f"symgrad: building {spec.name} without the C backend: {error}", stacklevel=3)
-        files = emit_package(program, gradients, initial, tuple(b for b in backends if b != "c"))
-    return program.form, files
+    @property
+    def entry(self) -> Path:
+        return cache_root() / "packages" / self.key[:32] / self.name
+
+    def without_c(self) -> "Request":
+        backends = tuple(b for b in self.backends if b != "c")
+        return replace(self, backends=backends, fallback=False, key=build_key(self.source_hash, backends, self.form))
+
+
+def request(source: Spec | str | Path | dict[str, Any], backend: str = "all", form: str = "auto",
+            max_parameters: int | None = None) -> Request:
+    """Read the document (not the whole spec) and work out the build's key."""
+    if form not in FORMS:
+        raise SpecError("--form", f'"{form}" is not a form', "use auto, scalar or vector")
+    backends = resolve_backends(backend)
+    spec, document = (source, None) if isinstance(source, Spec) else (None, read_document(source))
+    if spec is not None:
+        name, source_hash = spec.name, spec.source_hash
+    else:
+        name, source_hash = document.get("name"), document_hash(document)
+        if not (isinstance(name, str) and re.fullmatch(NAME_PATTERN, name)):
+            parse_spec(document, max_parameters)  # reports what is wrong with the name
+    return Request(name, build_key(source_hash, backends, form), source_hash, backends, form,
+                   backend in ("all", "auto") and "c" in backends, spec, document, max_parameters)
+
+
+def cached(request: Request) -> dict[str, Any] | None:
+    """The manifest of the request's cache entry when it is intact and allowed, else None.
+
+    A network over the request's parameter limit is a miss, so that parsing it reports the limit.
+    """
+    manifest = _valid_manifest(request.entry, request.key)
+    if manifest is None or request.document is None:
+        return manifest
+    limit = default_max_parameters() if request.max_parameters is None else request.max_parameters
+    count = manifest.get("n_parameters")
+    return manifest if isinstance(count, int) and count <= limit else None
+
+
+def store(request: Request, spec: Spec, form: str, sources: dict[str, bytes]) -> dict[str, Any]:
+    """Compile the C sources (when C is wanted) and put the package into the cache; its manifest."""
+    files = dict(sources)
+    if "c" in request.backends:
+        from .compiler import compile_package
+
+        files.update(compile_package(files, spec.name, cache_root()))
+    return _store_in_cache(request, _manifest(request, spec, form, files), files)
+
+
+def publish(request: Request, manifest: dict[str, Any], out: str | Path | None, hit: bool,
+            started: float) -> BuildResult:
+    """The result of a build, after copying the cache entry into ``out/<name>/`` when asked."""
+    package_dir = request.entry if out is None else Path(out) / request.name
+    if out is not None and _valid_manifest(package_dir, request.key) is None:
+        _publish(request.entry, package_dir, manifest)
+        hit = False
+    return BuildResult(package_dir, request.entry, tuple(manifest["backends"]), manifest["form"], request.key, hit,
+                       time.perf_counter() - started, tuple(sorted(manifest["files"])))
 
 
 _NOT_GENERATORS = frozenset({"explain", "cli.py", "training.py", "__main__.py"})
@@ -111,14 +162,14 @@ def build_key(source_hash: str, backends: tuple[str, ...], form: str) -> str:
 
 def resolve_backends(backend: str) -> tuple[str, ...]:
     """The backends to build: ``all``/``auto`` is every backend this machine can build (C only
-    with a working compiler, else a warning); ``c`` without a compiler is a BuildError."""
+    with a working compiler, else a one-line warning); ``c`` without a compiler is a BuildError."""
     from .compiler import unavailable_reason
 
     if backend in ("all", "auto"):
         reason = unavailable_reason()
         if reason is None:
             return BACKENDS
-        warnings.warn(f"symgrad: building without the C backend: {reason}", stacklevel=3)
+        warnings.warn(SymgradWarning(f"building without the C backend: {reason}"), stacklevel=3)
         return tuple(b for b in BACKENDS if b != "c")
     if backend not in BACKENDS:
         raise SpecError("--backend", f'"{backend}" is not an available backend',
@@ -128,54 +179,6 @@ def resolve_backends(backend: str) -> tuple[str, ...]:
         if reason is not None:
             raise BuildError(f"cannot build the C backend: {reason}; or build with --backend numpy")
     return (backend,)
-
-
-def cache_root() -> Path:
-    """``$SYMGRAD_CACHE``, else the platform's cache folder (never the current directory)."""
-    configured = os.environ.get("SYMGRAD_CACHE")
-    if configured:
-        return Path(configured).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "symgrad"
-
-
-def build(spec: Spec | str | Path | dict[str, Any], out: str | Path | None = None, backend: str = "all",
-          form: str = "auto", max_parameters: int | None = None) -> BuildResult:
-    """Generate the package for ``spec`` into ``out/<name>/`` (or the cache when ``out`` is None).
-
-    Networks over ``max_parameters`` (default ``symgrad.spec.default_max_parameters()``) are refused.
-
-    A cache hit is recognised from the document's hash alone, before the spec is resolved: a
-    document that was built before was valid then, and its key says nothing has changed since.
-    """
-    started = time.perf_counter()
-    if form not in FORMS:
-        raise SpecError("--form", f'"{form}" is not a form', "use auto, scalar or vector")
-    backends = resolve_backends(backend)
-    if isinstance(spec, Spec):
-        name, source_hash = spec.name, spec.source_hash
-    else:
-        document = read_document(spec)
-        name, source_hash = document.get("name"), document_hash(document)
-        if not (isinstance(name, str) and re.match(NAME_PATTERN, name)):
-            spec = parse_spec(document, max_parameters)  # reports what is wrong with the name
-    key = build_key(source_hash, backends, form)
-    package_dir = (cache_root() / "packages" / key[:32] if out is None else Path(out)) / name
-    manifest = _valid_manifest(package_dir, key)
-    hit = manifest is not None
-    if manifest is None:
-        spec = spec if isinstance(spec, Spec) else parse_spec(document, max_parameters)
-        if out is None:
-            manifest = _build_in_cache(spec, backends, form, key, package_dir)
-        else:
-            manifest = _build_in_directory(spec, backends, form, key, package_dir)
-    return BuildResult(package_dir, tuple(manifest["backends"]), manifest["form"], key, hit,
-                       time.perf_counter() - started, tuple(sorted(manifest["files"])))
 
 
 def _valid_manifest(package_dir: Path, key: str) -> dict[str, Any] | None:
@@ -192,92 +195,44 @@ def _valid_manifest(package_dir: Path, key: str) -> dict[str, Any] | None:
         return None
 
 
-def _manifest(spec: Spec, backends: tuple[str, ...], form: str, key: str, files: dict[str, bytes]) -> dict[str, Any]:
+def _manifest(request: Request, spec: Spec, form: str, files: dict[str, bytes]) -> dict[str, Any]:
     return {
-        "key": key,
+        "key": request.key,
         "spec": spec.name,
         "spec_hash": spec.source_hash,
+        "n_parameters": spec.n_parameters,
         "symgrad": __version__,
-        "backends": [b for b in backends if f"{b}_backend.py" in files],  # C may have been skipped
+        "backends": [b for b in request.backends if f"{b}_backend.py" in files],
         "form": form,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
 
 
-@lru_cache(maxsize=1)
-def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
+def _manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2) + "\n").encode()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``path`` so that readers see the old file or the new one, never a part."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from others
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def _build_in_directory(spec: Spec, backends: tuple[str, ...], form: str, key: str,
-                        package_dir: Path) -> dict[str, Any]:
-    chosen_form, files = generate(spec, backends, form)
-    try:
-        package_dir.mkdir(parents=True, exist_ok=True)
-        previous = _previous_files(package_dir)
-        for name, data in sorted(files.items()):
-            target = package_dir / name
-            if not (target.is_file() and target.read_bytes() == data):
-                write_atomic(target, data)
-        for stale in previous - set(files):
-            with contextlib.suppress(OSError):
-                (package_dir / stale).unlink()
-        manifest = _manifest(spec, backends, chosen_form, key, files)
-        write_atomic(package_dir / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
-    except OSError as error:
-        raise BuildError(f"cannot write the package to {package_dir}: {error.strerror or error}; "
-                         "check that the output directory is writable, or choose another with --out") from None
-    return manifest
-
-
-def _previous_files(package_dir: Path) -> set[str]:
-    try:
-        listed = json.loads((package_dir / MANIFEST).read_text()).get("files", {})
-        return {name for name in listed if isinstance(name, str) and "/" not in name and not name.startswith(".")}
-    except (OSError, ValueError, AttributeError):
-        return set()
-
-
-def _build_in_cache(spec: Spec, backends: tuple[str, ...], form: str, key: str, package_dir: Path) -> dict[str, Any]:
+def _store_in_cache(request: Request, manifest: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+    package_dir = request.entry
     entry = package_dir.parent
-    chosen_form, files = generate(spec, backends, form)
-    manifest = _manifest(spec, backends, chosen_form, key, files)
     try:
         (cache_root() / "tmp").mkdir(parents=True, exist_ok=True)
         entry.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=cache_root() / "tmp", prefix=key[:12] + "."))
+        staging = Path(tempfile.mkdtemp(dir=cache_root() / "tmp", prefix=request.key[:12] + "."))
         try:
-            (staging / spec.name).mkdir()
+            (staging / request.name).mkdir()
             for name, data in files.items():
-                (staging / spec.name / name).write_bytes(data)
-            (staging / spec.name / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+                (staging / request.name / name).write_bytes(data)
+            (staging / request.name / MANIFEST).write_bytes(_manifest_bytes(manifest))
             # Publish under a lock, re-checking first: another process may have finished the same
             # entry meanwhile (then it is used as it is), and only a broken entry is ever replaced,
             # so a process that is importing a valid entry never sees it disappear.
-            with _entry_lock(entry):
-                finished = _valid_manifest(package_dir, key)
+            with locked(entry.name):
+                finished = _valid_manifest(package_dir, request.key)
                 if finished is not None:
                     manifest = finished
                 else:
-                    if entry.exists():
-                        _discard(entry)
-                    os.rename(staging, entry)
+                    _swap_in(staging, entry, cache_root() / "tmp")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     except OSError as error:
@@ -286,26 +241,58 @@ def _build_in_cache(spec: Spec, backends: tuple[str, ...], form: str, key: str, 
     return manifest
 
 
-@contextlib.contextmanager
-def _entry_lock(entry: Path) -> Iterator[None]:
-    """An exclusive lock per cache entry (POSIX flock; elsewhere the rename alone)."""
+def _publish(entry: Path, package_dir: Path, manifest: dict[str, Any]) -> None:
+    """Replace ``package_dir`` as a whole by a copy of the cache entry (a link to it stays a link)."""
+    folder = Path(os.path.realpath(package_dir))
     try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks in the standard library
-        yield
-        return
-    locks = entry.parent.parent / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / f"{entry.name}.lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if folder.exists() and not folder.is_dir():
+            raise BuildError(f"{package_dir} is a file, not a package folder; remove it or choose another --out")
+        with locked("out-" + hashlib.sha256(str(folder).encode()).hexdigest()[:32]):
+            for stale in (*folder.parent.glob(f".{folder.name}.*.new"), *folder.parent.glob(f".{folder.name}.*.old")):
+                shutil.rmtree(stale, ignore_errors=True)  # left by a publisher that was killed (we hold its lock)
+            staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".new"))
+            try:
+                public_directory(staging)
+                for name in (*manifest["files"], MANIFEST):
+                    shutil.copyfile(entry / name, staging / name)
+                if folder.exists():
+                    _carry_over(folder, staging, set(manifest["files"]))
+                _swap_in(staging, folder, folder.parent)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    except OSError as error:
+        raise BuildError(f"cannot write the package to {package_dir}: {error.strerror or error}; "
+                         "check that the output directory is writable, or choose another with --out") from None
 
 
-def _discard(entry: Path) -> None:
-    trash = Path(tempfile.mkdtemp(dir=entry.parent.parent / "tmp", prefix="discard."))
-    with contextlib.suppress(OSError):
-        os.rename(entry, trash / "entry")
-    shutil.rmtree(trash, ignore_errors=True)
+def _carry_over(old: Path, new: Path, written: set[str]) -> None:
+    """Copy into ``new`` what ``old`` holds that no symgrad build wrote (the user's own files)."""
+    built_before = _previous_files(old) | written | {MANIFEST, "__pycache__"}
+    for item in old.iterdir():
+        if item.name in built_before or (new / item.name).exists():
+            continue
+        if item.is_symlink():
+            os.symlink(os.readlink(item), new / item.name)
+        elif item.is_dir():
+            shutil.copytree(item, new / item.name, symlinks=True)
+        else:
+            shutil.copy2(item, new / item.name)
+
+
+def _previous_files(package_dir: Path) -> set[str]:
+    try:
+        listed = json.loads((package_dir / MANIFEST).read_text()).get("files", {})
+        return {name for name in listed if isinstance(name, str) and "/" not in name}
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def _swap_in(staging: Path, folder: Path, scratch: Path) -> None:
+    """Put the finished ``staging`` folder where ``folder`` is: the old one leaves by one rename
+    (into ``scratch``, then deleted), the new one arrives by another; never a mixture."""
+    if folder.exists():
+        trash = Path(tempfile.mkdtemp(dir=scratch, prefix=f".{folder.name}.", suffix=".old"))
+        os.rename(folder, trash / "old")
+        shutil.rmtree(trash, ignore_errors=True)
+    os.rename(staging, folder)

@@ -8,23 +8,25 @@ standard error and exit status 2, never a traceback.  Text goes to standard outp
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import __version__
 from .errors import SymgradError
 
 EXIT_USER_ERROR = 2
+_MAX_VALUES_BYTES = 64 * 1024 * 1024  # a values file for --at holds one point
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad option is reported like every other user error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USER_ERROR, f"symgrad: error: {message} (see `python -m symgrad {self.prog.split()[-1]} --help`)\n"
-                  if " " in self.prog else f"symgrad: error: {message} (see `python -m symgrad --help`)\n")
+        command = f"{self.prog.split()[-1]} " if " " in self.prog else ""
+        self.exit(EXIT_USER_ERROR, f"symgrad: error: {message} (see `python -m symgrad {command}--help`)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="generate the package for a spec under DIR/<name>/")
     build.add_argument("spec", help="the spec's JSON file")
     build.add_argument("--out", default="generated", help="output directory (default: generated)")
-    build.add_argument("--backend", default="all", help="numpy or all (default: all)")
+    build.add_argument("--backend", default="all", choices=("numpy", "c", "all"),
+                       help="numpy, c (the C extension; needs a C compiler) or all (default: all; without a "
+                       "working compiler, numpy only, with a warning)")
     build.add_argument("--form", default="auto", choices=("auto", "scalar", "vector"),
                        help="straight-line code per unit (scalar) or per-layer matrix code (vector); "
                        "auto picks by size")
@@ -79,20 +83,46 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=100, help="default 100")
     train.add_argument("--batch-size", type=int, default=None, help="default: the whole training set")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: the spec's)")
-    train.add_argument("--backend", default="auto", help="auto (default), numpy or c")
+    train.add_argument("--backend", default="auto", choices=("auto", "numpy", "c"),
+                       help="the backend to train with: auto (default: the faster one for this network that "
+                       "builds here), numpy or c")
     train.add_argument("--seed", type=int, default=None, help="shuffles each epoch, reproducibly; also fixes "
                        "the validation split")
     train.add_argument("--validation-split", type=float, default=0.0, metavar="F",
                        help="hold out this fraction of the examples (default 0)")
     train.add_argument("--init", metavar="THETA.npz", help="start from parameters saved with --save")
-    train.add_argument("--save", metavar="THETA.npz", help="save the trained parameters (and optimizer state)")
-    train.add_argument("--plot", metavar="CURVE.png", help="plot the loss (and accuracy) per epoch; needs "
-                       "matplotlib (pip install 'symgrad[plot]')")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--save", metavar="THETA.npz", help="save the trained parameters, the optimizer state and "
+                       "the epoch count (so --init with the same --seed resumes exactly)")
+    train.add_argument("--plot", metavar="CURVE.png", help="plot the loss (and accuracy) per epoch as .png, .svg, "
+                       ".pdf, ...; needs matplotlib (pip install 'symgrad[plot]')")
+    train.add_argument("--quiet", action="store_true", help="no progress bar (drawn on standard error when it is "
+                       "a terminal)")
     train.add_argument("--max-parameters", type=int, default=None, metavar="N",
                        help="refuse networks with more parameters (default 5,000,000 or $SYMGRAD_MAX_PARAMETERS)")
-    train.add_argument("--out", default="generated", help="where the generated package goes (default: generated)")
-    train.add_argument("--digits", type=int, default=6)
+    train.add_argument("--out", default=None, metavar="DIR", help="also write the generated package to DIR/<name>/ "
+                       "(default: only the cache)")
+    train.add_argument("--digits", type=int, default=6, help="significant digits of the errors shown (default 6)")
+
+    check = commands.add_parser("check", help="judge a hand-derived dE/dP: a formula (any equivalent form), or "
+                                "--value at the spec's numbers; exit 0 correct, 1 incorrect",
+                                description="Judge a hand-derived derivative. FORMULA uses the names that formulas "
+                                "and explain print: parameter and input names, net_U, out_U, delta_U and t_U for a "
+                                "unit U, numbers, + - * / ** ^ and exp log sqrt abs tanh sigmoid softplus erf max min. "
+                                "Put -- before a formula that starts with a minus sign.")
+    check.add_argument("spec")
+    check.add_argument("--param", required=True, metavar="P", help="the parameter whose dE/dP you derived")
+    check.add_argument("formula", nargs="?", metavar="FORMULA", help="your dE/dP for one example")
+    check.add_argument("--value", metavar="NUMBER", help="instead of a formula: your dE/dP at the spec's initial "
+                       "values and example, judged within the rounding of the digits you give")
+    check.add_argument("--digits", type=int, default=6, help="significant digits of numbers shown (default 6)")
+
+    exercise = commands.add_parser("exercise", help="write backpropagation exercises: a question sheet, an answer "
+                                   "key, answers.json and a worked solution per exercise")
+    exercise.add_argument("--seed", type=int, required=True, help="the same seed gives the same exercises")
+    exercise.add_argument("--out", required=True, metavar="DIR", help="the folder to write (created when missing)")
+    exercise.add_argument("--count", type=int, default=3, help="how many exercises (default 3, at most 50)")
+    exercise.add_argument("--format", default="md", choices=("md", "html"), help="Markdown or HTML (default md)")
+    exercise.add_argument("--digits", type=int, default=6, help="significant digits of the answers (default 6)")
 
     schema = commands.add_parser("schema", help="print the spec's JSON Schema")
     schema.add_argument("--out", metavar="FILE")
@@ -101,13 +131,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse takes positionals in runs: check's FORMULA may come after --param P (or after --)
+        extra = extra[1:] if extra[0] == "--" else extra
+        if args.command == "check" and args.formula is None and len(extra) == 1:
+            args.formula = extra[0]
+        else:
+            parser.parse_args(argv)  # reports the unrecognized arguments as a usage error
     if args.command is None:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
         return {"build": _build, "formulas": _formulas, "explain": _explain, "train": _train,
-                "schema": _schema}[args.command](args)
+                "check": _check, "exercise": _exercise, "schema": _schema}[args.command](args)
     except SymgradError as error:
         print(f"symgrad: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -120,7 +156,7 @@ def _emit(text: str, out: str | None) -> None:
     if out is None:
         sys.stdout.write(text)
         return
-    from .builder import write_atomic
+    from .files import write_atomic
 
     try:
         write_atomic(Path(out), text.encode())
@@ -131,9 +167,12 @@ def _emit(text: str, out: str | None) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .builder import build
+    from .errors import warnings_on_one_line
+    from .pipeline import build
 
-    result = build(args.spec, out=args.out, backend=args.backend, form=args.form, max_parameters=args.max_parameters)
+    with warnings_on_one_line():
+        result = build(args.spec, out=args.out, backend=args.backend, form=args.form,
+                       max_parameters=args.max_parameters)
     print(result)
     return 0
 
@@ -141,6 +180,7 @@ def _build(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     from .schema import SCHEMA
 
+    _check_out(args.out)
     _emit(json.dumps(SCHEMA, indent=2) + "\n", args.out)
     return 0
 
@@ -148,13 +188,11 @@ def _schema(args: argparse.Namespace) -> int:
 def _formulas(args: argparse.Namespace) -> int:
     from .formulas import formulas_report
 
+    _check_out(args.out)
+    _check_digits(args.digits)
     values = None
     if args.at is not None and args.at != "initial":
         values = _read_json(args.at)
-    if args.digits < 1 or args.digits > 17:
-        from .errors import SpecError
-
-        raise SpecError("--digits", f"{args.digits} is out of range", "use 1 to 17")
     text = formulas_report(args.spec, params=args.param, expanded=args.expanded, latex=args.latex,
                            at=args.at is not None, values=values, digits=args.digits)
     _emit(text, args.out)
@@ -164,29 +202,104 @@ def _formulas(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from .explain import explain
 
+    _check_out(args.out)
+    _check_digits(args.digits)
     values = _read_json(args.at) if args.at is not None and args.at != "initial" else None
     _emit(explain(args.spec, format=args.format, values=values, steps=args.steps, digits=args.digits,
                   params=args.param), args.out)
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from .check import check_formula, check_value
+    from .errors import SpecError
+    from .pipeline import analyze
+
+    if (args.formula is None) == (args.value is None):
+        raise SpecError("check", "give either a FORMULA or --value NUMBER (one of them)",
+                        "e.g. check SPEC --param w5 'delta_o1*out_h1', or check SPEC --param w5 --value 0.0822")
+    if not 1 <= args.digits <= 17:
+        raise SpecError("--digits", f"{args.digits} is out of range", "use 1 to 17")
+    gradients = analyze(args.spec).gradients
+    if args.formula is not None:
+        verdict = check_formula(gradients, args.param, args.formula, digits=args.digits)
+    else:
+        verdict = check_value(gradients, args.param, args.value, digits=args.digits)
+    sys.stdout.write(str(verdict))
+    return 0 if verdict.correct else 1
+
+
+def _exercise(args: argparse.Namespace) -> int:
+    from .exercise import write_exercises
+
+    written = write_exercises(args.seed, args.out, count=args.count, format=args.format, digits=args.digits)
+    print(f"wrote {len(written)} files to {args.out}: " + ", ".join(path.name for path in written))
+    return 0
+
+
 def _read_json(path: str) -> Any:
     from .errors import SpecError
+    from .files import read_limited
 
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(read_limited(path, _MAX_VALUES_BYTES).decode("utf-8-sig"))
     except OSError as error:
-        raise SpecError("--at", f"cannot read {path}: {error.strerror}", "check the path") from None
+        raise SpecError("--at", f"cannot read {path}: {error.strerror or error}", "check the path") from None
     except (ValueError, RecursionError) as error:
         raise SpecError("--at", f"{path} is not valid JSON ({error})", "fix the file") from None
 
 
-def _train(args: argparse.Namespace) -> int:
-    import numpy as np
+def _check_train_options(args: argparse.Namespace) -> None:
+    """Every option of ``train`` and every file it will write, checked before any work is done."""
+    from . import training
+    from .errors import SpecError
+    from .outputs import check_output
 
-    from .builder import build
-    from .errors import DataError, SpecError
-    from .loader import import_backend
+    for name, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise SpecError(name, f"{value} is too small", "use 1 or more")
+    if args.seed is not None and args.seed < 0:
+        raise SpecError("--seed", f"{args.seed} is negative", "use a whole number 0 or more")
+    _check_digits(args.digits)
+    if args.save:
+        check_output(args.save, "--save")
+    if args.plot:
+        training.check_plot(args.plot)
+
+
+def _check_out(out: str | None) -> None:
+    """--out FILE of a text command, checked before the work."""
+    from .outputs import check_output
+
+    if out is not None:
+        check_output(out, "--out")
+
+
+def _check_digits(digits: int) -> None:
+    from .errors import SpecError
+
+    if not 1 <= digits <= 17:
+        raise SpecError("--digits", f"{digits} is out of range", "use 1 to 17")
+
+
+def _numpy_warnings_off(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A run that overflows is reported once, as a user error naming the epoch (training.fit checks
+    the loss), not as a NumPy warning per operation."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        import numpy as np
+
+        with np.errstate(all="ignore"):
+            return command(args)
+    return run
+
+
+@_numpy_warnings_off
+def _train(args: argparse.Namespace) -> int:
+    import numpy as np  # noqa: I001 -- the order the build branch's edit of these lines keeps
+
+    from .errors import DataError, SpecError, warnings_on_one_line
+    from .pipeline import build_and_load
     from .spec import parse_spec, read_document
     from . import training
 
@@ -198,9 +311,7 @@ def _train(args: argparse.Namespace) -> int:
         if isinstance(document["optimizer"], dict):
             document["optimizer"]["learning_rate"] = args.lr
     spec = parse_spec(document, args.max_parameters)
-    for name, value, minimum in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1)):
-        if value is not None and value < minimum:
-            raise SpecError(name, f"{value} is too small", f"use {minimum} or more")
+    _check_train_options(args)
     if args.data is None:
         if spec.example is None:
             raise DataError(f'{args.spec}: no --data given and the spec has no "example"; '
@@ -211,18 +322,25 @@ def _train(args: argparse.Namespace) -> int:
         data = training.load_data(args.data, spec)
     train_set, validation = training.split(data, args.validation_split, args.seed)
 
-    result = build(spec, out=args.out, backend="all" if args.backend == "auto" else args.backend)
-    module = import_backend(result.package_dir, args.backend)
+    with warnings_on_one_line():
+        result, module = build_and_load(spec, args.backend, out=args.out)
     theta, state = module.initial_parameters(), module.initial_state()
+    first_epoch = 0  # epochs the parameters have had (from --init), so shuffling continues exactly
     if args.init:
-        theta, saved_state = training.load_parameters(args.init, module)
-        state = saved_state if saved_state is not None else state
+        checkpoint = training.load_checkpoint(args.init, module)
+        theta, first_epoch = checkpoint.theta, checkpoint.epochs
+        if checkpoint.state is not None:
+            state = checkpoint.state
+        elif module.STATE_SIZE:
+            print(f"note: {args.init} holds no optimizer state for {spec.optimizer.name}; starting a fresh one",
+                  file=sys.stderr)
     classification = training.is_classification(spec, data)
     before = module.loss(theta, train_set.X, train_set.T)
     progress = training.Progress(args.epochs, quiet=args.quiet)
-    history = training.fit(module, theta, state, train_set, validation, args.epochs, args.batch_size,
+    batch_size = None if args.batch_size is None else min(args.batch_size, train_set.n)
+    history = training.fit(module, theta, state, train_set, validation, args.epochs, batch_size,
                            shuffle=args.seed is not None, seed=args.seed, progress=progress,
-                           classification=classification)
+                           classification=classification, first_epoch=first_epoch)
     after = module.loss(theta, train_set.X, train_set.T)
     d = args.digits
     print(result)
@@ -239,7 +357,7 @@ def _train(args: argparse.Namespace) -> int:
         if classification:
             print(f"validation accuracy: {training.accuracy(module, theta, validation):.4f}")
     if args.save:
-        training.save_parameters(args.save, module, theta, state)
+        training.save_parameters(args.save, module, theta, state, epochs=first_epoch + args.epochs)
         print(f"saved parameters: {args.save}")
     if args.plot:
         training.plot_history(args.plot, history, spec.name)

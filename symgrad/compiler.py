@@ -25,7 +25,9 @@ Compiled extensions are cached in ``<cache>/c/<key>/`` where the key covers the 
 the full compiler command, the compiler's ``--version`` text, the Python ABI (EXT_SUFFIX),
 NumPy's version and symgrad's version.  A compile writes to a temporary name in that folder
 and appears by ``os.replace``, so processes compiling the same sources at once all end with a
-correct file.  A failed compile raises :class:`BuildError` with the compiler's own message.
+correct file; a note beside it records its key and sha256, and a cached extension that does not
+match its note (truncated, damaged, another build's) is compiled again, never used.  A failed
+compile raises :class:`BuildError` with the compiler's own message.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from . import __version__
+from .cache import cache_root
 from .errors import BuildError
+from .files import write_atomic
+from .version import __version__
 
 #: How long one compile may take before it counts as failed.
 TIMEOUT_SECONDS = 600
@@ -87,8 +91,6 @@ def _accepts(cc: tuple[str, ...], flag: str) -> bool:
     found = shutil.which(cc[0]) if cc else None
     if found is None:
         return False
-    from .builder import cache_root, write_atomic
-
     stat = os.stat(found)
     question = json.dumps([os.path.realpath(found), stat.st_size, stat.st_mtime_ns, list(cc[1:]), flag])
     memo = cache_root() / "compiler-probes.json"
@@ -174,7 +176,9 @@ def extension_suffix() -> str:
 
 def compile_command(source: str, output: str, include: list[str]) -> list[str]:
     """The command that compiles one translation unit ``source`` to the object file ``output``."""
-    return compiler() + compile_flags() + [f"-I{d}" for d in include_dirs() + include] + ["-c", source, "-o", output]
+    # the package's own folder only for #include "...": a package named stdint or limits must not shadow <stdint.h>
+    return (compiler() + compile_flags() + [f"-I{d}" for d in include_dirs()] + [f"-iquote{d}" for d in include]
+            + ["-c", source, "-o", output])
 
 
 def link_command(objects: list[str], output: str) -> list[str]:
@@ -245,8 +249,9 @@ def compile_extension(sources: dict[str, bytes], compile_order: list[str], modul
     key = artifact_key(sources, module)
     folder = cache / "c" / key[:32]
     target = folder / (module + extension_suffix())
-    with contextlib.suppress(OSError):
-        return target.read_bytes()
+    cached = _verified_artifact(folder, target, key)
+    if cached is not None:
+        return cached
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder, prefix=".build.") as workdir:
@@ -264,10 +269,28 @@ def compile_extension(sources: dict[str, bytes], compile_order: list[str], modul
                 raise BuildError(f"the C compiler did not produce {output.name}")
             data = output.read_bytes()
             os.replace(output, target)
+            note = {"key": key, "sha256": hashlib.sha256(data).hexdigest()}
+            write_atomic(folder / ARTIFACT_NOTE, json.dumps(note, sort_keys=True).encode())
         return data
     except OSError as error:
         raise BuildError(f"cannot write the compiled C extension to {folder}: {error.strerror or error}; "
                          "set SYMGRAD_CACHE to a writable directory") from None
+
+
+#: Beside each cached extension: its key and sha256, checked before the extension is used.
+ARTIFACT_NOTE = "artifact.json"
+
+
+def _verified_artifact(folder: Path, target: Path, key: str) -> bytes | None:
+    """The cached extension's bytes when they match the note beside them, else None."""
+    try:
+        note = json.loads((folder / ARTIFACT_NOTE).read_bytes())
+        data = target.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(note, dict) or note.get("key") != key or note.get("sha256") != hashlib.sha256(data).hexdigest():
+        return None
+    return data
 
 
 def _run(commands: list[list[str]], cwd: Path) -> None:

@@ -7,6 +7,11 @@ symgrad itself and says so.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import warnings
+from typing import Any, Iterator
+
 
 class SymgradError(Exception):
     """Something the user can fix; its message says what, where and how."""
@@ -59,3 +64,23 @@ def json_path(parts: tuple[str | int, ...]) -> str:
 def _quote(key: str) -> str:
     shown = key if len(key) <= 40 else key[:37] + "..."
     return '"' + shown.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+
+
+class SymgradWarning(UserWarning):
+    """Something the user should know that does not stop the work (C skipped: no compiler)."""
+
+
+@contextlib.contextmanager
+def warnings_on_one_line() -> Iterator[None]:
+    """Show symgrad's warnings the way the CLI shows errors: ``symgrad: warning: ...``, one line."""
+    with warnings.catch_warnings():
+        shown_before = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, SymgradWarning):
+                print(f"symgrad: warning: {message}", file=sys.stderr)
+            else:
+                shown_before(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield

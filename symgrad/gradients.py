@@ -24,10 +24,8 @@ import sympy as sp
 
 from . import rules
 from .model import Model, ModelLayer, Unit
+from .rules import A, LOGP, T, Z  # noqa: F401  (template symbols of the per-layer rules; explain imports them here)
 from .spec import Parameter
-
-#: Template symbols of the per-layer rules.
-Z, A, T, LOGP = sp.symbols("z a t logp", real=True)
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,9 @@ def _draw(scheme: str, rng: np.random.Generator, fan_in: int, fan_out: int) -> n
 def initial_parameters(spec: Spec) -> np.ndarray:
     """theta at the start of training, float64, in ``spec.parameter_names`` order."""
     rng = np.random.default_rng(spec.seed)
-    pieces = []
-    for layer in spec.layers:
-        pieces.append(_draw(spec.initial_scheme, rng, layer.n_in, layer.n_out).ravel())
-        pieces.append(np.zeros(len(layer.biases)))
-    theta = np.concatenate(pieces)
+    theta = np.zeros(spec.layout.size)  # biases start at 0
+    for slots in spec.layout.layers:
+        theta[slots.weight_start:slots.bias_start] = _draw(spec.initial_scheme, rng, slots.n_in, slots.n_out).ravel()
     if spec.initial_values:
         index = {name: k for k, name in enumerate(spec.parameter_names)}
         for name, value in spec.initial_values:

@@ -2,7 +2,9 @@
 
 Each package is imported under a private module name derived from its folder and build key,
 so two builds of specs with the same name, or two builds of one spec, never collide, and the
-same build is imported once per process.
+same build is imported once per process.  A compiled extension cannot be loaded twice from one
+path in a process (the second ``dlopen`` returns the first library), which is why
+``symgrad.load`` imports the build's own cache entry, a folder that never changes.
 """
 
 from __future__ import annotations
@@ -10,14 +12,24 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
-from .builder import MANIFEST, build
-from .errors import BuildError
-from .spec import Spec
+from .builder import MANIFEST
+from .errors import BuildError, SpecError
+
+LOADABLE = ("auto", "numpy", "c")
+
+
+def backend_to_load(backend: str) -> str:
+    """``backend`` checked: auto, numpy or c (``all`` means auto: every backend built, the fastest loaded)."""
+    if backend == "all":
+        return "auto"
+    if backend not in LOADABLE:
+        raise SpecError("--backend", f'"{backend}" is not a backend to load', "use auto, numpy or c")
+    return backend
 
 
 def import_package(package_dir: Path) -> ModuleType:
@@ -47,25 +59,25 @@ def import_package(package_dir: Path) -> ModuleType:
 
 def import_backend(package_dir: Path, backend: str = "auto") -> ModuleType:
     """One backend's module of a generated package; ``auto`` is the one the package prefers."""
+    backend = backend_to_load(backend)
     package = import_package(package_dir)
     chosen = package.BACKEND if backend == "auto" else backend
+    built = _built_backends(Path(package_dir))
+    if built is not None and chosen not in built:
+        raise BuildError(f"{package_dir} was built without the {chosen} backend (it has: {', '.join(built)}); "
+                         f"build it with --backend {chosen}, or load --backend auto")
     try:
         return importlib.import_module(f"{package.__name__}.{chosen}_backend")
     except ImportError as error:
-        raise BuildError(f"the {chosen} backend of {package_dir} cannot be imported: {error}") from None
+        reason = str(error).replace(package.__name__, package_dir.name)  # not the private module name
+        raise BuildError(f"the {chosen} backend of {package_dir} cannot be imported ({reason}); "
+                         "rebuild the package") from None
 
 
-def load(spec: Spec | str | Path | dict[str, Any], backend: str = "auto", out: str | Path | None = None,
-         form: str = "auto", max_parameters: int | None = None) -> ModuleType:
-    """Build (cached) and import the generated module of ``spec`` for ``backend``.
-
-    With ``out=None`` the package lives in the user's cache directory (``$SYMGRAD_CACHE`` when
-    set), never in the current directory.
-    """
-    if backend not in ("auto", "numpy", "c"):
-        from .errors import SpecError
-
-        raise SpecError("backend", f'"{backend}" is not a backend to load', "use auto, numpy or c")
-    result = build(spec, out=out, backend="all" if backend == "auto" else backend, form=form,
-                   max_parameters=max_parameters)
-    return import_backend(result.package_dir, backend)
+def _built_backends(package_dir: Path) -> list[str] | None:
+    """The backends the manifest lists, or None for a package without one (e.g. a committed copy)."""
+    try:
+        backends = json.loads((package_dir / MANIFEST).read_text()).get("backends")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return [b for b in backends if isinstance(b, str)] if isinstance(backends, list) else None

@@ -7,7 +7,7 @@ what keeps differentiation linear in the network's size (DESIGN.md section 2).
 
 Symbols are made on demand and cached, so a 784-256-10 model costs nothing until somebody asks
 about one of its 203,530 parameters.  A SymPy symbol's name is its name in generated code, made
-by :func:`code_name` alone: roles get distinct prefixes, so names from the spec can never clash
+by :func:`symgrad.naming.code_name` alone: roles get distinct prefixes, so names from the spec can never clash
 with each other or with the generated code's own identifiers.
 """
 
@@ -15,45 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Literal
 
 import sympy as sp
 
 from . import rules
+from .naming import Role, code_name, display_name  # noqa: F401  (display_name: formulas and explain import it here)
 from .spec import Layer, Parameter, Spec
-
-Role = Literal["param", "input", "target", "net", "out", "delta", "log_out", "lse"]
-
-_PREFIXES: dict[str, str] = {
-    "param": "p_",
-    "input": "x_",
-    "target": "t_",
-    "net": "net_",
-    "out": "out_",
-    "delta": "delta_",
-    "log_out": "logp_",
-    "lse": "lse_",
-}
-
-
-def code_name(role: Role, name: str) -> str:
-    """The identifier generated code uses for a spec name in a role (``("net", "h1")`` -> ``net_h1``)."""
-    return _PREFIXES[role] + name
 
 
 @lru_cache(maxsize=None)
 def _symbol(role: Role, name: str) -> sp.Symbol:
     return sp.Symbol(code_name(role, name), real=True)
-
-
-def display_name(symbol: sp.Symbol) -> str:
-    """How formulas show a symbol: parameters and inputs by their spec names, the rest as made."""
-    text = symbol.name
-    for role in ("param", "input"):
-        prefix = _PREFIXES[role]
-        if text.startswith(prefix):
-            return text[len(prefix):]
-    return text
 
 
 @dataclass(frozen=True)
@@ -183,9 +155,7 @@ class Model:
         layer = self.spec.layers[parameter.layer]
         if parameter.kind == "bias" and not layer.regularize_bias:
             return sp.S.Zero
-        symbol = self.parameter_symbol(name)
-        return sp.Float(layer.l2) * symbol ** 2 + sp.Float(layer.l1) * sp.Abs(symbol) if (layer.l1 or layer.l2) \
-            else sp.S.Zero
+        return rules.penalty_term(layer, self.parameter_symbol(name))
 
     @cached_property
     def example_loss(self) -> sp.Expr:

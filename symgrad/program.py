@@ -11,13 +11,15 @@ Two forms, chosen by size (DESIGN.md section 3):
   the layer widths, so generated code stays small and compiles fast.
 
 Both describe one example; the emitters add the loop or vectorization over the batch and the
-batch reduction (mean or sum).
+batch reduction (mean or sum).  :func:`complete` attaches what the emitters print beside the
+computation (the formula texts, the C form), so an emitter reads one self-sufficient program and
+never calls back into earlier stages; :func:`preferred_backends` is the auto-backend policy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Union
 
 import sympy as sp
 
@@ -26,6 +28,13 @@ from .spec import Spec
 
 #: Networks with at most this many parameters get straight-line (scalar) code.
 SCALAR_LIMIT = 64
+
+#: Straight-line C is never printed for more parameters than this: a larger scalar program
+#: (``form="scalar"`` forced on a big network) gets a vector form for C (docs/c-backend.md).
+C_SCALAR_MAX = 400
+
+#: backend="auto" prefers C up to this many parameters, NumPy above, by dtype (docs/c-backend.md).
+AUTO_C_MAX_PARAMETERS = {"float32": 10_000, "float64": 5_000}
 
 Form = Literal["auto", "scalar", "vector"]
 
@@ -75,6 +84,8 @@ class ScalarProgram:
     backward: tuple[Block, ...]
     gradient: tuple[GradientEntry, ...]
     form: str = "scalar"
+    formulas: "Formulas | None" = None  # attached by complete()
+    c_form: "Program | None" = None  # attached by complete(): what the C backend prints
 
     def __repr__(self) -> str:
         return f"ScalarProgram({self.spec.name!r}, ops={self.op_counts})"
@@ -100,6 +111,7 @@ class LayerPlan:
     bias_offset: int
     bias_mode: str
     rule: LayerRule
+    bias_stop: int  # biases are theta[bias_offset:bias_stop]
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,8 @@ class VectorProgram:
     spec: Spec
     layers: tuple[LayerPlan, ...]
     form: str = "vector"
+    formulas: "Formulas | None" = None  # attached by complete()
+    c_form: "Program | None" = None  # attached by complete(): what the C backend prints
 
     def __repr__(self) -> str:
         return f"VectorProgram({self.spec.name!r}, ops={self.op_counts})"
@@ -119,7 +133,46 @@ class VectorProgram:
         return {"forward": forward, "backward": backward}
 
 
-Program = ScalarProgram | VectorProgram
+Program = Union[ScalarProgram, VectorProgram]
+
+
+@dataclass(frozen=True)
+class Formulas:
+    """FORMULAS of a generated module: a table of texts (scalar form), or per-layer templates
+    (``symgrad.formulas.layer_formula_templates``) that the module fills in on demand."""
+
+    kind: Literal["table", "layers"]
+    texts: tuple[tuple[str, str], ...] = ()
+    layers: tuple[dict[str, Any], ...] = ()
+
+
+def complete(program: Program, gradients: Gradients) -> Program:
+    """``program`` with its formula texts and its C form attached: what ``emit_package`` needs.
+
+    The C form is the program itself, except that a scalar program of more than C_SCALAR_MAX
+    parameters is printed in C as layer loops, which keeps every generated C function bounded.
+    """
+    from .formulas import formula_texts, layer_formula_templates
+
+    if isinstance(program, ScalarProgram):
+        formulas = Formulas("table", texts=tuple(formula_texts(gradients).items()))
+        c_form = _vector_program(gradients) if program.spec.n_parameters > C_SCALAR_MAX else None
+    else:
+        formulas = Formulas("layers", layers=tuple(layer_formula_templates(gradients)))
+        c_form = None
+    done = replace(program, formulas=formulas)
+    return replace(done, c_form=c_form or done)
+
+
+def preferred_backends(program: Program, backends: tuple[str, ...]) -> list[str]:
+    """The built backends, fastest first: what ``import <name>`` and ``backend="auto"`` take.
+
+    C first while a network has at most AUTO_C_MAX_PARAMETERS parameters, NumPy first above
+    (measurements in docs/c-backend.md).
+    """
+    limit = AUTO_C_MAX_PARAMETERS[program.spec.dtype]
+    order = ("c", "numpy") if program.spec.n_parameters <= limit else ("numpy", "c")
+    return [b for b in order if b in backends]
 
 
 def choose_form(spec: Spec, form: Form = "auto") -> str:
@@ -203,11 +256,7 @@ def _softmax_assignments(layer, needs_log: bool) -> list[Assignment]:
 
 def _vector_program(gradients: Gradients) -> VectorProgram:
     spec = gradients.model.spec
-    plans = []
-    offset = 0
-    for layer, rule in zip(spec.layers, gradients.layer_rules()):
-        n_weights = layer.n_in * layer.n_out
-        plans.append(LayerPlan(rule.index, layer.units, layer.n_in, layer.n_out, offset, offset + n_weights,
-                               layer.bias_mode, rule))
-        offset += n_weights + len(layer.biases)
+    plans = [LayerPlan(rule.index, layer.units, slots.n_in, slots.n_out, slots.weight_start, slots.bias_start,
+                       slots.bias_mode, rule, slots.stop)
+             for layer, slots, rule in zip(spec.layers, spec.layout.layers, gradients.layer_rules())]
     return VectorProgram(spec, tuple(plans))

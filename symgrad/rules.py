@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING, Callable
 
 import sympy as sp
 
+from . import expression
+from .errors import SpecError
+
+#: The template symbols of a layer's elementwise rules: net input, output, target, log-probability.
+Z, A, T, LOGP = sp.symbols("z a t logp", real=True)
+
 if TYPE_CHECKING:
-    from .spec import Activation, Loss
+    from .spec import Activation, Layer, Loss
 
 
 class Sigmoid(sp.Function):
@@ -157,6 +163,43 @@ SPELLINGS: dict[type, Spelling] = {
 }
 
 
+#: The SymPy function behind each name a spec's formula may call (:mod:`symgrad.expression` checks them).
+FORMULA_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
+    "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "tanh": sp.tanh, "sigmoid": Sigmoid,
+    "softplus": Softplus, "erf": sp.erf, "max": sp.Max, "min": sp.Min,
+}
+
+
+def formula_expr(text: str, variables: dict[str, sp.Symbol], where: str,
+                 extra: dict[str, tuple[int, Callable[..., float], Callable[..., sp.Expr]]] | None = None) -> sp.Expr:
+    """A spec's formula, parsed and checked without SymPy by :mod:`symgrad.expression`, as SymPy in ``variables``.
+
+    ``extra`` adds functions beyond the spec's whitelist: name -> (arity, float value, SymPy function).
+    """
+    extra = extra or {}
+    functions = {**expression.FUNCTIONS, **{name: (arity, value) for name, (arity, value, _) in extra.items()}}
+    builders = {**FORMULA_FUNCTIONS, **{name: build for name, (_, _, build) in extra.items()}}
+    result = _sympy_of(expression.parse_formula(text, variables, where, functions).tree, variables, builders)
+    if result.has(sp.I, sp.zoo, sp.oo, -sp.oo, sp.nan):
+        raise SpecError(where, f"the formula {text!r} is complex, undefined or infinite once simplified",
+                        "check for division by zero, or the logarithm or square root of something negative")
+    return result
+
+
+def _sympy_of(node: expression.Node, variables: dict[str, sp.Symbol],
+              builders: dict[str, Callable[..., sp.Expr]] = FORMULA_FUNCTIONS) -> sp.Expr:
+    if isinstance(node, expression.Number):
+        return sp.Integer(int(node.text)) if node.integer else sp.Float(float(node.text))
+    if isinstance(node, expression.Variable):
+        return variables[node.name]
+    if isinstance(node, expression.Negate):
+        return -_sympy_of(node.operand, variables, builders)
+    if isinstance(node, expression.Call):
+        return builders[node.function](*(_sympy_of(arg, variables, builders) for arg in node.args))
+    return expression.OPERATORS[node.op](_sympy_of(node.left, variables, builders),
+                                         _sympy_of(node.right, variables, builders))
+
+
 def _identity(x: sp.Expr) -> sp.Expr:
     return x
 
@@ -168,9 +211,7 @@ FORMULA_O, FORMULA_T = sp.symbols("o t", real=True)
 def activation_function(activation: "Activation") -> Callable[[sp.Expr], sp.Expr]:
     """The elementwise activation as a SymPy function of the net input (not softmax)."""
     if activation.name == "custom":
-        from .expression import parse_formula
-
-        formula = parse_formula(activation.formula, {"x": FORMULA_X}, "activation")
+        formula = formula_expr(activation.formula, {"x": FORMULA_X}, "activation")
         return lambda net: formula.xreplace({FORMULA_X: net})
     name, slope = activation.name, activation.slope
     table: dict[str, Callable[[sp.Expr], sp.Expr]] = {
@@ -199,9 +240,7 @@ def loss_term(loss: "Loss", o: sp.Expr, t: sp.Expr) -> sp.Expr:
     """One output's contribution to the per-example loss, before any averaging over outputs."""
     name = loss.name
     if name == "custom":
-        from .expression import parse_formula
-
-        formula = parse_formula(loss.formula, {"o": FORMULA_O, "t": FORMULA_T}, "loss")
+        formula = formula_expr(loss.formula, {"o": FORMULA_O, "t": FORMULA_T}, "$.loss.expr")
         return formula.xreplace({FORMULA_O: o, FORMULA_T: t})
     if name == "half_sse":
         return sp.Rational(1, 2) * (t - o) ** 2
@@ -256,3 +295,13 @@ def simplest_product(expr: sp.Expr) -> sp.Expr:
 def softmax_jacobian(out_k: sp.Symbol, out_j: sp.Symbol, same_unit: bool) -> sp.Expr:
     """d out_k / d net_j for a softmax layer: out_k * (1 - out_j) on the diagonal, -out_k*out_j off it."""
     return out_k * ((1 if same_unit else 0) - out_j)
+
+
+def penalty_term(layer: "Layer", parameter: sp.Symbol) -> sp.Expr:
+    """What one parameter of ``layer`` adds to the loss: l2·p² + l1·|p| (0 when the layer has none).
+
+    The one SymPy spelling of the penalty; its derivative is ``sp.diff(penalty_term(...), p)``.
+    """
+    if not (layer.l1 or layer.l2):
+        return sp.S.Zero
+    return sp.Float(layer.l2) * parameter ** 2 + sp.Float(layer.l1) * sp.Abs(parameter)

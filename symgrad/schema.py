@@ -13,8 +13,10 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import sys
 from typing import Any
 
+from . import optimizers
 from .errors import InternalError, SpecError, json_path
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus", "linear", "softmax")
@@ -22,14 +24,7 @@ LOSSES = ("half_sse", "sse", "mse", "cross_entropy", "binary_cross_entropy")
 REDUCTIONS = ("mean", "sum")
 BIAS_MODES = ("per_unit", "shared", "none")
 SCHEMES = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "uniform", "zeros")
-OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
-#: Which options each optimizer takes (PyTorch's names; defaults in symgrad.spec.OPTIMIZER_DEFAULTS).
-OPTIMIZER_OPTIONS = {
-    "sgd": ("momentum", "dampening", "nesterov", "weight_decay"),
-    "rmsprop": ("alpha", "eps", "momentum", "weight_decay"),
-    "adam": ("betas", "eps", "weight_decay"),
-    "adamw": ("betas", "eps", "weight_decay"),
-}
+OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
 DTYPES = ("float64", "float32")
 
 #: Largest count accepted for ``inputs`` or a layer's ``units`` (a spec is untrusted data).
@@ -43,7 +38,8 @@ _NAME = {
     "x-what": "name",
     "x-hint": "use 1 to 64 ASCII letters, digits and _, starting with a letter",
 }
-_FINITE = {"type": "number"}
+# A number that fits a double (JSON allows 1e999 and 400-digit integers; a float would make them inf).
+_FINITE = {"type": "number", "minimum": -sys.float_info.max, "maximum": sys.float_info.max}
 _NAMES_OR_COUNT = {
     "anyOf": [
         {"type": "integer", "minimum": 1, "maximum": MAX_UNITS},
@@ -54,7 +50,7 @@ _NAMES_OR_COUNT = {
 _ROWS = {
     "type": "array",
     "minItems": 1,
-    "items": {"anyOf": [{"type": "number"}, {"type": "array", "items": _FINITE, "minItems": 1}]},
+    "items": {"anyOf": [_FINITE, {"type": "array", "items": _FINITE, "minItems": 1}]},
 }
 
 SCHEMA: dict[str, Any] = {
@@ -167,20 +163,10 @@ SCHEMA: dict[str, Any] = {
             "required": ["name", "learning_rate"],
             "properties": {
                 "name": {"type": "string", "enum": list(OPTIMIZERS), "x-what": "optimizer",
-                         "description": "sgd, rmsprop, adam or adamw, with PyTorch's update rules and defaults."},
+                         "description": ", ".join(OPTIMIZERS[:-1]) + f" or {OPTIMIZERS[-1]}, "
+                                        "with PyTorch's update rules and defaults."},
                 "learning_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e6},
-                "momentum": {"type": "number", "minimum": 0, "maximum": 1,
-                             "description": "sgd, rmsprop (default 0)."},
-                "dampening": {"type": "number", "minimum": 0, "maximum": 1, "description": "sgd (default 0)."},
-                "nesterov": {"type": "boolean", "description": "sgd (default false); needs momentum > 0."},
-                "weight_decay": {"type": "number", "minimum": 0, "maximum": 1e6,
-                                 "description": "L2 penalty added to the gradient (adamw: decoupled decay); "
-                                                "default 0, adamw 0.01."},
-                "alpha": {"type": "number", "minimum": 0, "maximum": 1, "description": "rmsprop (default 0.99)."},
-                "eps": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
-                        "description": "rmsprop, adam, adamw (default 1e-8)."},
-                "betas": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 0.999999999},
-                          "minItems": 2, "maxItems": 2, "description": "adam, adamw (default [0.9, 0.999])."},
+                **optimizers.schema_properties(),
             },
         },
         "initial": {
@@ -191,7 +177,7 @@ SCHEMA: dict[str, Any] = {
                 "scheme": {"type": "string", "enum": list(SCHEMES), "x-what": "initialization scheme"},
                 "seed": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
             },
-            "additionalProperties": {"type": "number"},
+            "additionalProperties": _FINITE,
         },
         "frozen": {
             "type": "array",
@@ -262,8 +248,9 @@ def describe(value: Any) -> str:
 
 
 def suggest(word: str, choices: list[str]) -> str:
-    """' (did you mean "x"?)' when a close choice exists, else ''."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    """' (did you mean "x"?)' when a close choice exists (the same name in another case first), else ''."""
+    same = [choice for choice in choices if choice.lower() == word.lower()]
+    close = same or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 
@@ -300,15 +287,16 @@ def _check(value: Any, schema: dict[str, Any], path: tuple[str | int, ...], inhe
     if wanted is not None and not _matches_type(value, wanted):
         raise SpecError(json_path(path), f"expected {_JSON_TYPE_NAMES[wanted]}, got {describe(value)}",
                         hint or _TYPE_HINTS[wanted])
-    if isinstance(value, float) and not math.isfinite(value):
-        raise SpecError(json_path(path), f"{value} is not a finite number", "use an ordinary number")
+    if (isinstance(value, float) and not math.isfinite(value)) or (wanted == "number" and isinstance(value, int)
+                                                                   and abs(value) >= 2**1024):
+        raise SpecError(json_path(path), f"{str(value)[:24]} is not a finite number", "use an ordinary number")
     if "enum" in schema and value not in schema["enum"]:
         what = schema.get("x-what", "value")
         choices = [str(c) for c in schema["enum"]]
         raise SpecError(json_path(path), f"{describe(value)} is not a known {what}"
                         + (suggest(value, choices) if isinstance(value, str) else ""),
                         "use one of: " + ", ".join(choices))
-    if "pattern" in schema and not re.match(schema["pattern"], value):
+    if "pattern" in schema and not re.fullmatch(schema["pattern"], value):  # "$" alone lets "a\n" through
         what = schema.get("x-what", "value")
         raise SpecError(json_path(path), f"{describe(value)} is not a valid {what}", hint)
     _check_bounds(value, schema, path, hint)
@@ -349,20 +337,27 @@ def _check_bounds(value: Any, schema: dict[str, Any], path: tuple[str | int, ...
 
 def _check_object(value: dict[str, Any], schema: dict[str, Any], path: tuple[str | int, ...], hint: str) -> None:
     properties = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
     for key in schema.get("required", []):
         if key not in value:
+            typo = next((k for k in value if k not in properties and suggest(k, [key])), None)
+            if typo is not None and extra is False:  # "activaton": say so, not only that "activation" is missing
+                _unknown_key(typo, properties, path)
             described = properties.get(key, {}).get("description", "")
             raise SpecError(json_path(path), f'missing required key "{key}"', described or f'add "{key}"')
-    extra = schema.get("additionalProperties", True)
     for key, item in value.items():
         if key in properties:
             _check(item, properties[key], path + (key,), "")
         elif extra is False:
-            allowed = sorted(properties)
-            raise SpecError(json_path(path), f"unknown key {describe(key)}{suggest(key, allowed)}",
-                            "the keys allowed here are: " + ", ".join(allowed))
+            _unknown_key(key, properties, path)
         elif isinstance(extra, dict):
             _check(item, extra, path + (key,), hint)
+
+
+def _unknown_key(key: str, properties: dict[str, Any], path: tuple[str | int, ...]) -> None:
+    allowed = sorted(properties)
+    raise SpecError(json_path(path), f"unknown key {describe(key)}{suggest(key, allowed)}",
+                    "the keys allowed here are: " + ", ".join(allowed))
 
 
 def _check_array(value: list[Any], schema: dict[str, Any], path: tuple[str | int, ...], hint: str) -> None:

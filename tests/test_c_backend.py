@@ -9,7 +9,6 @@ built in parallel threads up front, so the whole file stays fast.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -18,10 +17,10 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import (E0, E1, E_AFTER_10000, MAZUR, OUTPUTS_AFTER_10000, W1_AFTER_ONE, W5_AFTER_ONE,
-                      assert_gradient_matches, random_problem)
+from helpers import (E0, E1, E_AFTER_10000, MAZUR, OUTPUTS_AFTER_10000, W1_AFTER_ONE, W5_AFTER_ONE,
+                     assert_backends_agree, assert_gradient_matches, random_problem, reference_numpy)
 from symgrad import compiler
-from symgrad.emit import c as c_emitter
+from symgrad import program as program_stage
 
 pytestmark = pytest.mark.skipif(compiler.unavailable_reason() is not None,
                                 reason=f"no C toolchain: {compiler.unavailable_reason()}")
@@ -48,11 +47,6 @@ def chain_spec(output: str, loss, rotate: int, dtype: str = "float64") -> dict:
             "optimizer": {"name": "sgd", "learning_rate": 0.1}, "dtype": dtype}
 
 
-def reference_numpy(module):
-    """The NumPy module of the same package (the C module re-exports its constants)."""
-    return importlib.import_module(module.__name__.rsplit(".", 1)[0] + ".numpy_backend")
-
-
 def _load_all(cases):
     with ThreadPoolExecutor(2) as pool:
         return list(pool.map(lambda case: symgrad.load(case[0], backend="c", form=case[1]), cases))
@@ -66,18 +60,6 @@ def family():
         for form in ("scalar", "vector"):
             cases.append((chain_spec(output, loss, rotate=index), form))
     return list(zip(cases, _load_all(cases)))
-
-
-def assert_backends_agree(c_module, theta, X, T, rtol=1e-12):
-    numpy_module = reference_numpy(c_module)
-    loss_c, grad_c = c_module.gradient(theta, X, T)
-    loss_n, grad_n = numpy_module.gradient(theta, X, T)
-    assert loss_c == pytest.approx(loss_n, rel=rtol, abs=1e-300)
-    scale = np.max(np.abs(grad_n))
-    worst = int(np.argmax(np.abs(grad_c - grad_n)))
-    assert abs(grad_c[worst] - grad_n[worst]) <= rtol * scale, (
-        f"dE/d{c_module.PARAMETER_NAMES[worst]}: C {grad_c[worst]!r}, NumPy {grad_n[worst]!r}")
-    np.testing.assert_allclose(c_module.forward(theta, X), numpy_module.forward(theta, X), rtol=rtol, atol=1e-300)
 
 
 def test_every_activation_loss_and_bias_mode_matches_differences_and_numpy(family):
@@ -119,7 +101,7 @@ def test_custom_formulas_print_in_c():
 
 
 def test_forced_scalar_form_beyond_the_straight_line_limit_prints_loops(monkeypatch):
-    monkeypatch.setattr(c_emitter, "C_SCALAR_MAX", 10)
+    monkeypatch.setattr(program_stage, "C_SCALAR_MAX", 10)
     spec = chain_spec("sigmoid", "half_sse", 1)
     spec["layers"] = spec["layers"][:2]
     module = symgrad.load(spec, backend="c", form="scalar")
@@ -232,7 +214,7 @@ def test_no_compiler_is_a_clear_error_and_all_falls_back(monkeypatch):
     spec["layers"] = spec["layers"][-1:]
     with pytest.raises(symgrad.BuildError, match="no C compiler"):
         symgrad.build(spec, backend="c")
-    with pytest.warns(UserWarning, match="no C compiler"):
+    with pytest.warns(symgrad.SymgradWarning, match="no C compiler"):
         module = symgrad.load(spec)
     assert module.BACKEND == "numpy"
 
@@ -270,3 +252,85 @@ def test_blocked_layer_loops_match_numpy_across_block_edges(tmp_path, n, batch):
     losses_n = numpy_module.train(theta_n, X, T, 3, batch_size=batch, shuffle=True, seed=5)
     np.testing.assert_allclose(losses_c, losses_n, rtol=1e-12)
     np.testing.assert_allclose(theta_c, theta_n, rtol=1e-11, atol=1e-12)
+
+
+# -- package names that are also C header names (issue 11, item 8) --------------------------------
+
+@pytest.mark.parametrize("name", ["limits", "stdint", "features", "stddef", "stdlib", "float"])
+def test_package_named_like_a_c_header_builds_and_matches(name):
+    """The package's own folder is searched only for #include "...", so <name>.h never shadows <name.h>."""
+    spec = {"name": name, "inputs": 2,
+            "layers": [{"units": 3, "activation": "tanh"}, {"units": 2, "activation": "sigmoid"}],
+            "loss": "half_sse", "optimizer": {"name": "sgd", "learning_rate": 0.1}}
+    module = symgrad.load(spec, backend="c")
+    assert module.BACKEND == "c"
+    assert_gradient_matches(spec, module)
+    assert_backends_agree(module, *random_problem(spec, module))
+
+
+# -- threads (issue 11, item 12) -------------------------------------------------------------------
+
+_HAMMER = r'''
+import importlib, sys, threading
+import numpy as np
+import symgrad
+
+spec = {"name": "hammered", "inputs": 8, "layers": [{"units": 16, "activation": "tanh"},
+                                                  {"units": 3, "activation": "softmax"}],
+        "loss": "cross_entropy", "optimizer": {"name": "adam", "learning_rate": 0.01}}
+module = symgrad.load(spec, backend="c")
+kernel = importlib.import_module(module.__name__.rsplit(".", 1)[0] + "._c_kernel")
+rng = np.random.default_rng(0)
+n, epochs = 64, 40
+X = rng.normal(size=(n, 8))
+T = rng.dirichlet(np.ones(3), n)
+theta, state = module.initial_parameters(), module.initial_state()
+orders = np.array([rng.permutation(n) for _ in range(epochs)], dtype=np.dtype("long"))
+stop = threading.Event()
+outcomes = []
+
+def trainer():
+    while not stop.is_set():
+        try:
+            kernel.train(theta, X, T, epochs, 8, orders, state)
+            outcomes.append("ok")
+        except (ValueError, RuntimeError) as error:
+            outcomes.append(type(error).__name__)
+
+def stepper():
+    while not stop.is_set():
+        kernel.step(theta, X, T, state)
+        kernel.gradient(theta, X, T)
+        kernel.forward(theta, X)
+
+def scribbler():  # out-of-range row indices, written while the kernels run
+    k = 0
+    while not stop.is_set():
+        row, column = k % epochs, (k * 7) % n
+        orders[row, column] = 10**12 if k % 2 == 0 else column
+        k += 1
+
+threads = [threading.Thread(target=f) for f in (trainer, trainer, trainer, stepper, scribbler)]
+for thread in threads:
+    thread.start()
+import time
+time.sleep(float(sys.argv[1]))
+stop.set()
+for thread in threads:
+    thread.join()
+print(len(outcomes), sorted(set(outcomes)))
+'''
+
+
+def test_threads_changing_the_arguments_of_the_private_entry_points_cannot_crash(tmp_path):
+    """Trainers, a stepper and a thread that writes bad row indices into orders, all on one theta:
+    every call returns or raises, the interpreter survives (a data race on the numbers only)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "hammer.py"
+    script.write_text(_HAMMER)
+    result = subprocess.run([sys.executable, str(script), "3"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"the interpreter died ({result.returncode}): {result.stderr[-2000:]}"
+    count = int(result.stdout.split()[0])
+    assert count > 0, result.stdout

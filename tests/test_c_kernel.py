@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import MAZUR
+from helpers import MAZUR
 from symgrad import compiler
 
 pytestmark = pytest.mark.skipif(compiler.unavailable_reason() is not None,

@@ -1,11 +1,11 @@
 """The C backend's optimizers, penalties and label smoothing against independent references.
 
-* Every optimizer configuration of test_optimizers (CONFIGS) runs 100 C steps that must agree with
+* Every optimizer configuration of tests/helpers.py (CONFIGS) runs 100 C steps that must agree with
   the NumPy backend of the same package (theta, state and losses, 1e-12 relative) and with the
   test's own Reference (torch.optim's documented rules); train with shuffled minibatches agrees
   with NumPy too, and a saved state (from either backend) resumes exactly.
 * Penalties (l1, l2, regularize_bias) and label smoothing: the C gradient matches central
-  differences of conftest's reference loss, and the NumPy module.
+  differences of the helpers' reference loss, and the NumPy module.
 * The state argument is checked like the NumPy module checks it (same exceptions, same words),
   and a stateful kernel still compiles and runs as strict standalone C99.
 
@@ -24,10 +24,9 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import assert_gradient_matches, central_differences, make_spec, random_problem
+from helpers import (CONFIGS, Reference, assert_backends_agree, assert_gradient_matches, central_differences,
+                     make_spec, random_problem, reference_numpy, steps_with_torch)
 from symgrad import compiler, rules
-from test_c_backend import assert_backends_agree, reference_numpy
-from test_optimizers import CONFIGS, Reference, steps_with_torch
 
 pytestmark = pytest.mark.skipif(compiler.unavailable_reason() is not None,
                                 reason=f"no C toolchain: {compiler.unavailable_reason()}")
@@ -305,11 +304,14 @@ def test_penalized_float32_kernels_follow_numpy():
 # -- custom formulas: every helper the rule table names exists in C --------------------------------
 
 def test_every_c_helper_of_the_rule_table_is_defined_in_the_kernel_template():
-    template = (Path(symgrad.__file__).parent / "emit" / "c" / "kernel.c.jinja").read_text()
+    folder = Path(symgrad.__file__).parent / "emit" / "c"
+    parts = [folder / "kernel.c.jinja", *sorted((folder / "kernel").glob("*.jinja"))]
+    template = "".join(path.read_text() for path in parts)
     helpers = {spelling.c_helper for spelling in rules.SPELLINGS.values() if spelling.c_helper}
     assert helpers, "the rule table names no C helper"
     for helper in sorted(helpers):
-        assert re.search(rf"static real {helper}\(", template), f"{helper} is not defined in kernel.c.jinja"
+        assert re.search(rf"static real {helper}\(", template), \
+            f"{helper} is not defined in kernel.c.jinja or its parts"
         assert f'"{helper}" in helpers' in template, f"{helper} is not guarded by its use"
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import MAZUR, ROOT
+from helpers import MAZUR, ROOT
 from symgrad.cli import main
 from symgrad.schema import SCHEMA
 
@@ -101,3 +101,48 @@ def test_train_without_data_or_example_is_a_user_error(tmp_path, capsys):
     path.write_text(json.dumps(spec))
     assert main(["train", str(path), "--out", str(tmp_path)]) == 2
     assert "no --data given" in capsys.readouterr().err
+
+
+def test_help_states_every_backend_and_option(capsys):
+    for command, words in (("build", ["numpy, c (the C extension", "or all"]),
+                           ("train", ["auto (default", "numpy or c", "significant digits of the errors"])):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for word in words:
+            assert word in text, (command, word)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", str(MAZUR), "--backend", "all"], "invalid choice: 'all' (choose from 'auto', 'numpy', 'c')"),
+    (["build", str(MAZUR), "--backend", "C"], "invalid choice: 'C' (choose from 'numpy', 'c', 'all')"),
+])
+def test_backend_choices_are_named(args, words, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+
+
+def test_a_misspelled_key_is_named_with_did_you_mean(tmp_path, capsys):
+    spec = json.loads(MAZUR.read_text())
+    spec["layers"][0]["activaton"] = spec["layers"][0].pop("activation")
+    path = tmp_path / "typo.json"
+    path.write_text(json.dumps(spec))
+    assert main(["formulas", str(path)]) == 2
+    assert 'unknown key "activaton" (did you mean "activation"?)' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["formulas", str(MAZUR)], ["explain", str(MAZUR), "--steps", "1"], ["schema"]])
+def test_text_outputs_are_checked_before_the_work(command, tmp_path, capsys):
+    assert main([*command, "--out", str(tmp_path / "missing" / "out.txt")]) == 2
+    captured = capsys.readouterr()
+    assert "does not exist" in captured.err and captured.out == ""
+
+
+def test_a_spec_with_a_byte_order_mark_is_read(tmp_path, capsys):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + MAZUR.read_bytes())
+    assert main(["formulas", str(path), "--param", "w5"]) == 0
+    assert "dE/dw5" in capsys.readouterr().out

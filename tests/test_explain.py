@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import symgrad
+from helpers import SECOND, SECOND_STEPS
 from symgrad.cli import main
 from symgrad.explain import Section, explain, markdown_escape, render, worked_example
 from symgrad.formulas import chain_rule, evaluate, value_of
@@ -125,24 +126,6 @@ def test_the_committed_docs_page_is_current(mazur):
 
 # -- a second 2-2-2 network, against plain Python ------------------------------------------------
 
-SECOND = {
-    "name": "second",
-    "inputs": ["x1", "x2"],
-    "layers": [
-        {"units": ["a", "b"], "activation": "tanh",
-         "weights": [["u1", "u3"], ["u2", "u4"]],          # column-major names: u2 connects x1 to b
-         "bias": {"mode": "per_unit", "names": ["c1", "c2"]}},
-        {"units": ["y", "z"], "activation": "sigmoid",
-         "weights": [["v2", "v1"], ["v4", "v3"]],
-         "bias": {"mode": "per_unit", "names": ["d1", "d2"]}},
-    ],
-    "loss": "half_sse",
-    "optimizer": {"name": "sgd", "learning_rate": 0.3},
-    "initial": {"u1": 0.1, "u2": -0.2, "u3": 0.3, "u4": 0.4, "c1": 0.05, "c2": -0.1,
-                "v1": 0.5, "v2": -0.6, "v3": 0.7, "v4": 0.2, "d1": 0.15, "d2": -0.25},
-    "example": {"inputs": [0.6, -0.4], "targets": [0.2, 0.7]},
-}
-SECOND_STEPS = 2000
 
 
 def _reference_forward(p, x, t):
@@ -357,3 +340,114 @@ def test_cli_spec_without_an_example_is_a_user_error(tmp_path, capsys):
     path.write_text(json.dumps(spec))
     assert main(["explain", str(path)]) == 2
     assert "example" in capsys.readouterr().err
+
+
+# -- several examples: nothing is dropped --------------------------------------------------------
+
+def _three_examples(reduction: str, optimizer: dict | None = None, l2: float = 0.01) -> dict:
+    spec = json.loads(MAZUR.read_text())
+    spec["name"] = f"three_{reduction}"
+    spec["example"] = {"inputs": [[0.05, 0.10], [0.3, -0.2], [1.0, 0.5]],
+                       "targets": [[0.01, 0.99], [0.5, 0.2], [0.9, 0.1]]}
+    spec["loss"] = {"name": "half_sse", "reduction": reduction}
+    spec["layers"][1]["l2"] = l2
+    if optimizer:
+        spec["optimizer"] = optimizer
+    return spec
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("optimizer", [None, {"name": "adam", "learning_rate": 0.05}])
+def test_explain_reduces_every_example_like_the_generated_module(reduction, optimizer):
+    """The error, dE/dp, the first step and the K steps all use the three examples, as m.step does."""
+    import numpy as np
+
+    spec = _three_examples(reduction, optimizer)
+    module = symgrad.load(spec, backend="numpy")
+    X, T = np.array(spec["example"]["inputs"]), np.array(spec["example"]["targets"])
+    theta = module.initial_parameters()
+    loss, grad = module.gradient(theta, X, T)
+    example = worked_example(_gradients(spec), steps=25)
+    assert example.error == pytest.approx(loss, rel=1e-12)
+    assert [example.gradient[n] for n in module.PARAMETER_NAMES] == pytest.approx(list(grad), rel=1e-10, abs=1e-15)
+    stepped = theta.copy()
+    state = module.initial_state()
+    module.step(stepped, X, T, state=state)
+    assert [example.updated[n] for n in module.PARAMETER_NAMES] == pytest.approx(list(stepped), rel=1e-10)
+    assert example.error_after_step == pytest.approx(module.loss(stepped, X, T), rel=1e-10)
+    trained = theta.copy()
+    module.train(trained, X, T, 25)
+    assert example.descent.errors[-1] == pytest.approx(module.loss(trained, X, T), rel=1e-9)
+    text = " ".join(render(example).split())
+    assert "The spec's example holds 3 examples; the forward and backward passes below show example 1" in text
+    assert f"{reduction} over all 3 examples" in text
+    assert "each on all 3 examples" in text
+
+
+def test_formulas_at_shows_each_example_and_their_reduction(tmp_path, capsys):
+    import numpy as np
+
+    for reduction in ("mean", "sum"):
+        spec = _three_examples(reduction)
+        path = tmp_path / f"{reduction}.json"
+        path.write_text(json.dumps(spec))
+        assert main(["formulas", str(path), "--at", "initial", "--digits", "12"]) == 0
+        out = capsys.readouterr().out
+        assert out.count("(example 3)") >= 10
+        module = symgrad.load(spec, backend="numpy")
+        X, T = np.array(spec["example"]["inputs"]), np.array(spec["example"]["targets"])
+        _, grad = module.gradient(module.initial_parameters(), X, T)
+        shown = dict(re.findall(rf"^dE/d(\w+) = .*?\n(?:\s+= .*\n)*?\s+= the {reduction} over the 3 examples.*= (\S+)$",
+                                out, re.MULTILINE))
+        assert sorted(shown) == sorted(module.PARAMETER_NAMES)
+        for name, value in zip(module.PARAMETER_NAMES, grad):
+            assert float(shown[name]) == pytest.approx(value, rel=1e-10, abs=1e-14), name
+
+
+def test_a_values_file_with_half_an_example_is_refused_when_the_spec_has_several(tmp_path, capsys):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(_three_examples("mean")))
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"inputs": [0.1, 0.2]}))
+    for command in ("formulas", "explain"):
+        assert main([command, str(path), "--at", str(values)]) == 2
+        assert '$.targets: the values file gives one example\'s inputs but not its targets' in capsys.readouterr().err
+
+
+def test_explain_scales_the_steps_down_on_a_big_network_and_says_so(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    spec = json.loads((MAZUR.parent / "mnist_mlp.json").read_text())
+    spec["example"] = {"inputs": [0.01 * (i % 10) for i in range(784)], "targets": [0.0] * 9 + [1.0]}
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(spec))
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "symgrad", "explain", str(path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - started < 60
+    limit = symgrad.explain.STEP_BUDGET // 203530
+    assert f"The error after {limit} steps" in result.stdout
+    assert re.search(rf"not the 10000 asked for: explain runs at most {limit} steps on a network\s+of 203530 parameters",
+                     result.stdout)
+
+
+def test_a_big_network_reduces_every_example_too():
+    """Past LAYER_RULE_LIMIT the values come from the float64 loop: the same reduction as the module's."""
+    import numpy as np
+
+    spec = json.loads((MAZUR.parent / "digits.json").read_text())
+    spec.update(name="digits_three", dtype="float64", loss={"name": "cross_entropy", "reduction": "sum"})
+    spec["example"] = {"inputs": [[0.1 * ((i + k) % 5) for i in range(64)] for k in range(3)],
+                       "targets": [[1.0 if j == k else 0.0 for j in range(10)] for k in range(3)]}
+    module = symgrad.load(spec, backend="numpy")
+    X, T = np.array(spec["example"]["inputs"]), np.array(spec["example"]["targets"])
+    loss, grad = module.gradient(module.initial_parameters(), X, T)
+    example = worked_example(_gradients(spec), steps=3, params=["W1_0_0", "b2_3"])
+    assert example.error == pytest.approx(loss, rel=1e-12)
+    assert [example.gradient[n] for n in module.PARAMETER_NAMES] == pytest.approx(list(grad), rel=1e-9, abs=1e-13)
+    text = " ".join(render(example).split())
+    assert "Over all 3 examples (sum)" in text and "each on all 3 examples" in text
+    assert "plus the penalty's derivative" not in text

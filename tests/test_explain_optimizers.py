@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import symgrad
+from helpers import SECOND
 from symgrad.cli import main
 from symgrad.explain import render, worked_example
-from test_explain import SECOND
 
 # The 2-2-2 network of test_explain.py's second example: tanh hidden units, sigmoid outputs,
 # per-unit biases, weight names laid out column-major in the hidden layer.
@@ -213,7 +213,7 @@ def test_penalties_are_shown_with_their_numbers():
     assert (f"= 0.02 × {squares:.6g} + 0.005 × {absolute:.6g} + 0.01 × {sum(p[n] ** 2 for n in OUTPUT):.6g}"
             f" + 0.003 × {sum(abs(p[n]) for n in OUTPUT):.6g}\n            = {penalty:.6g}\n") in text
     assert "penalty = 0.02 · (c1**2 + c2**2 + u1**2 + u2**2 + u3**2 + u4**2) + 0.005 · (abs(c1) + " in text
-    assert f"E = E_y + E_z + penalty = " in text and f" = {loss + penalty:.6g}\n" in text
+    assert "E = E_y + E_z + penalty = " in text and f" = {loss + penalty:.6g}\n" in text
     # the chain of u2 ends with the penalty's derivative: 2 * 0.02 * u2 + 0.005 * sign(u2)
     lines = text.splitlines()
     start = lines.index("    dE/du2 = dE/dout_b · dout_b/dnet_b · dnet_b/du2 + dpenalty/du2")
@@ -269,7 +269,7 @@ def test_adam_first_step_reads_like_its_rule():
     number = f"{g:.6g}" if g >= 0 else f"({g:.6g})"
     assert f"m_v3 = (1 - β1) · dE/dv3 = 0.1 × {number} = {m:.6g}\n" in text
     assert f"v_v3 = (1 - β2) · (dE/dv3)² = 0.001 × {number}² = {v:.6g}\n" in text
-    assert f"m̂_v3 = m_v3/(1 - β1) = " in text and f" = {m_hat:.6g}\n" in text
+    assert "m̂_v3 = m_v3/(1 - β1) = " in text and f" = {m_hat:.6g}\n" in text
     assert f"v̂_v3 = v_v3/(1 - β2) = {v:.6g}/0.001 = {v_hat:.6g}\n" in text
     assert (f"v3+ = v3 - η · m̂_v3/(√v̂_v3 + ε) = 0.7 - 0.05 × {m_hat:.6g}/(√{v_hat:.6g} + 1e-08) = "
             f"{new:.6g}\n") in text

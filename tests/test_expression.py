@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -10,15 +13,15 @@ import pytest
 import sympy as sp
 
 import symgrad
-from conftest import central_differences, make_spec
+from helpers import central_differences, make_spec
 from symgrad import SpecError
-from symgrad.expression import parse_formula
+from symgrad.rules import formula_expr
 
 X = sp.Symbol("x", real=True)
 
 
 def parse(text: str) -> sp.Expr:
-    return parse_formula(text, {"x": X}, "$.layers[0].activation.expr")
+    return formula_expr(text, {"x": X}, "$.layers[0].activation.expr")
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -145,3 +148,102 @@ def test_custom_formulas_match_central_differences(activation, act_np, loss, los
     loss_value, grad = module.gradient(theta, X_, T)
     assert loss_value == pytest.approx(reference(theta), rel=1e-12)
     np.testing.assert_allclose(grad, central_differences(reference, theta), rtol=1e-6, atol=1e-8)
+
+
+# -- validation needs no SymPy; the work SymPy will do is bounded ---------------------------------
+
+def _run(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+
+
+def test_spec_validation_imports_no_sympy():
+    code = (
+        "import sys, symgrad.spec\n"
+        "spec = symgrad.spec.parse_spec({'name': 'n', 'inputs': 2, 'layers': ["
+        "{'units': 2, 'activation': {'expr': 'x/(1+abs(x)) + sigmoid(x)*erf(x)'}},"
+        "{'units': 1, 'activation': 'linear'}], 'loss': {'expr': '(o-t)**2/2 + max(o, t)**2'}})\n"
+        "assert spec.loss.formula.startswith('(o-t)')\n"
+        "assert 'sympy' not in sys.modules, 'validating a spec imported sympy'\n"
+        "try:\n"
+        "    symgrad.spec.parse_spec({'name': 'n', 'inputs': 1, 'layers': [{'units': 1, 'activation': "
+        "{'expr': 'sqrt(-1)*x'}}], 'loss': 'mse'})\n"
+        "except symgrad.SpecError as error:\n"
+        "    print(error)\n"
+        "assert 'sympy' not in sys.modules, 'rejecting a formula imported sympy'\n")
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    assert "$.layers[0].activation.expr: the formula is complex" in result.stdout
+
+
+@pytest.mark.parametrize("text, words", [
+    ("1/((o-t+2)**16)**16", "degree 256"),
+    ("((o-t)**8)**8", "degree 64"),
+    ("(o+t)**20 * (o-t)**20", "degree 40"),
+    ("exp((o-t)**40)", "degree 40"),
+    ("1/((o-t+2)**4*(o+2)**10*(t+1)**10*(o*t)**5)", "degree 34"),
+    ("(o-t)**(2*3*4*5)", "exponent 120"),
+])
+def test_high_degree_formulas_fail_fast_on_the_command_line(text, words, tmp_path):
+    spec = make_spec([2, 2, 1], ["sigmoid", "sigmoid"], {"expr": text})
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    for command in (["formulas"], ["explain"], ["build", "--out", str(tmp_path / "out")]):
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "symgrad", *command, str(path)], capture_output=True,
+                                text=True, timeout=60)
+        assert time.perf_counter() - started < 15
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert result.stderr.startswith("error: $.loss.expr: ") or "$.loss.expr: " in result.stderr
+        assert words in result.stderr
+
+
+def test_the_degree_bound_admits_ordinary_formulas():
+    for text in ("(o-t)**2/2", "abs(o-t)**1.5", "1/(1+(o-t)**2)", "(o-t)**32", "exp(-(o-t)**2)*(o+t)**30"):
+        formula_expr(text, {"o": sp.Symbol("o"), "t": sp.Symbol("t")}, "$.loss.expr")
+
+
+@pytest.mark.parametrize("text, position, char", [
+    ("x\n+1", 1, "U+000A"), ("x +\r 1", 3, "U+000D"), ("x\t* 2", 1, "U+0009"), ("x\x00", 1, "U+0000"),
+    ("x \u2028+ 1", 2, "U+2028"), ("x\x85", 1, "U+0085"), ("x\u200b+1", 1, "U+200B"), ("\x0cx", 0, "U+000C"),
+    ("x\u00a0+1", 1, "U+00A0"),
+])
+def test_control_characters_are_refused_with_their_position(text, position, char):
+    with pytest.raises(SpecError) as caught:
+        parse(text)
+    message = str(caught.value)
+    assert f"{char}" in message and f"at position {position}" in message
+    assert "\n" not in message and "\r" not in message
+    spec = make_spec([2, 2, 1], [{"expr": text}, "linear"], "mse")
+    with pytest.raises(SpecError, match=r"^\$\.layers\[0\]\.activation\.expr: control or space character"):
+        symgrad.parse_spec(spec)
+
+
+@pytest.mark.parametrize("text", ["(-1)**x", "0**x", "(-2)**(x+1)", "(1-1)**x", "(-0.5)**(2*x)", "(0*3)**abs(x)",
+                                  "(-exp(1))**x"])
+def test_a_non_positive_constant_base_needs_a_constant_exponent(text):
+    with pytest.raises(SpecError, match=r"is not positive.*exp\(x\*log\(b\)\)"):
+        parse(text)
+
+
+@pytest.mark.parametrize("text", ["x*exp(1000)", "exp(exp(10))*x", "x + 10**15*10", "x/exp(-800)", "exp(36)*x"])
+def test_huge_constants_are_refused_before_they_overflow(text):
+    with pytest.raises(SpecError, match="too large|rounds to 0"):
+        parse(text)
+
+
+@pytest.mark.parametrize("text", ["(-2)**2*x", "2**x", "0**2 + x", "(-8)**3*x"])
+def test_constant_powers_that_are_real_still_pass(text):
+    parse(text)
+
+
+def test_the_parser_and_sympy_know_the_same_functions_with_the_same_values():
+    """Constant parts are computed in floats by the parser: they must agree with SymPy's functions."""
+    from symgrad import expression, rules
+
+    assert set(expression.FUNCTIONS) == set(rules.FORMULA_FUNCTIONS)
+    for name, (arity, value) in expression.FUNCTIONS.items():
+        for args in ([0.3, -1.7], [2.5, 0.4], [-30.0, 12.0]):
+            args = args[:arity] if name not in ("log", "sqrt") else [abs(args[0])]
+            expected = float(rules.FORMULA_FUNCTIONS[name](*(sp.Rational(str(a)) for a in args)).evalf(30))
+            assert value(*args) == pytest.approx(expected, rel=1e-14, abs=1e-300), (name, args)

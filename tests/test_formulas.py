@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 import sympy as sp
 
 import symgrad
-from conftest import MAZUR, make_spec
+from helpers import MAZUR, make_spec
 from symgrad.formulas import Point, chain_rule, evaluate, formula_texts, point_from_spec, value_of
 
 
@@ -67,3 +72,83 @@ def test_formula_texts_cover_every_parameter(mazur):
 def test_unknown_parameter_is_a_clear_error(mazur):
     with pytest.raises(symgrad.SpecError, match='"w9" is not a parameter'):
         chain_rule(mazur, "w9")
+
+
+def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "symgrad", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _spec_file(tmp_path, spec) -> str:
+    path = tmp_path / f"{spec['name']}.json"
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
+def test_expanded_closed_forms_are_refused_past_a_size_and_fast(tmp_path):
+    deep = _spec_file(tmp_path, make_spec([2, 3, 3, 3, 3, 3, 2], ["sigmoid"] * 6, name="deep"))
+    started = time.perf_counter()
+    result = _cli("formulas", deep, "--expanded")
+    assert time.perf_counter() - started < 20
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "--expanded" in result.stderr and "operations, more than 25000" in result.stderr
+    # near the output, the closed form is small and printed
+    near = _cli("formulas", deep, "--expanded", "--param", "W6_0_0")
+    assert near.returncode == 0, near.stderr
+    assert "closed form: dE/dW6_0_0 = " in near.stdout
+    shallow = _cli("formulas", _spec_file(tmp_path, make_spec([2, 2, 2], ["sigmoid"] * 2, name="shallow")), "--expanded")
+    assert shallow.returncode == 0 and shallow.stdout.count("closed form") == 12
+
+
+def test_expanded_size_counts_what_the_substitution_builds(mazur):
+    from symgrad.formulas.report import expanded_size
+
+    for name in ("w1", "w5", "b1"):  # an upper bound (SymPy merges some terms), and a close one
+        expr = chain_rule(mazur, name).total
+        built = _tree_size(mazur.closed_form(expr))
+        assert built <= expanded_size(expr, mazur.substitutions()) <= 2 * built
+
+
+def _tree_size(expr) -> int:
+    return 1 + sum(_tree_size(arg) for arg in expr.args)
+
+
+def test_a_parameter_in_the_wrong_case_gets_a_suggestion(tmp_path):
+    result = _cli("formulas", str(MAZUR), "--param", "W5")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert '--param: "W5" is not a parameter of this network (did you mean "w5"?)' in result.stderr
+
+
+def test_latex_at_initial_shows_the_numbers(tmp_path):
+    """The seed's w5 factors: 0.74136507, 0.186815602, 0.593269992, product 0.082167041."""
+    result = _cli("formulas", str(MAZUR), "--latex", "--at", "initial", "--param", "w5", "--param", "w1")
+    assert result.returncode == 0, result.stderr
+    assert (r"$$ \frac{\partial E}{\partial \mathrm{w5}} = 0.741365 \cdot 0.186816 \cdot 0.59327 = 0.082167 $$"
+            in result.stdout)
+    assert r"= 0.138499 \cdot 0.4 + \left(-0.0380982\right) \cdot 0.5 = 0.0363503 $$" in result.stdout
+    assert r"= 0.000438568 $$" in result.stdout
+
+
+@pytest.mark.parametrize("activation, where", [
+    ("x*exp(1000)", "$.layers[0].activation.expr: a constant in the formula is too large"),
+    ("exp(exp(exp(3)*x))", "--at: out_h1 is too large for a float at these values"),
+    ("exp(exp(30*x))*x", "--at: out_h1 is too large for a float at these values"),
+])
+def test_overflowing_formulas_are_one_line_errors(activation, where, tmp_path):
+    spec = json.loads(MAZUR.read_text())
+    spec["layers"][0]["activation"] = {"expr": activation}
+    path = _spec_file(tmp_path, spec)
+    for command in (["formulas", "--at", "initial"], ["explain"], ["formulas", "--latex", "--at", "initial"]):
+        result = _cli(command[0], path, *command[1:])
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+        assert where in result.stderr
+
+
+def test_the_layer_report_says_which_options_it_did_not_apply(capsys):
+    from symgrad.cli import main
+
+    digits = MAZUR.parent / "digits.json"
+    assert main(["formulas", str(digits)]) == 0
+    assert "apply to single parameters" not in capsys.readouterr().out
+    assert main(["formulas", str(digits), "--at", "initial", "--expanded"]) == 0
+    assert "# --at, --expanded apply to single parameters: add --param NAME to use them" in capsys.readouterr().out

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symgrad
-from conftest import assert_gradient_matches, make_spec
+from helpers import assert_gradient_matches, make_spec
 
 ELEMENTWISE = ["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "linear"]
 

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symgrad
-from conftest import ROOT, assert_gradient_matches
+from helpers import ROOT, assert_gradient_matches
 
 CORPUS = ROOT / "tests" / "data" / "hostile_specs.jsonl"
 
@@ -156,3 +155,18 @@ def test_fuzzed_specs_give_a_spec_error_or_a_working_module(tmp_path_factory, do
     T = np.zeros((2, module.N_OUTPUTS), dtype=module.DTYPE)
     loss, grad = module.gradient(theta, X, T)
     assert grad.shape == theta.shape
+
+
+@pytest.mark.parametrize("start, words", [
+    ("misspelled", "(did you mean"),
+    ("1e999", "beyond the range of a float"),
+    ("-1e999", "beyond the range of a float"),
+    ("1e400", "beyond the range of a float"),
+    ("an integer beyond a float", "is not a finite number"),
+])
+def test_errors_of_a_class_say_what_is_wrong(corpus_results, start, words):
+    chosen = [e for e in _entries() if e["why"].startswith(start)]
+    assert chosen, start
+    for entry in chosen:
+        message = corpus_results["results"][entry["id"]]["message"]
+        assert words in message, f"{entry['why']}: {message}"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import E0, E1, E_AFTER_10000, MAZUR, OUTPUTS_AFTER_10000, W1_AFTER_ONE, W5_AFTER_ONE
+from helpers import E0, E1, E_AFTER_10000, MAZUR, OUTPUTS_AFTER_10000, W1_AFTER_ONE, W5_AFTER_ONE
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import symgrad
+from conftest import central_differences
 
 mpmath.mp.dps = 50
 
@@ -95,3 +96,49 @@ def test_hidden_activations_with_inputs_up_to_1e4(form, activation, backend):
     expected = float(mpmath.fsum((o - float(t[0])) ** 2 / 2 for o, t in zip(outputs, T)) / 3)
     assert value == pytest.approx(expected, rel=1e-12)
     assert np.all(np.isfinite(grad))
+
+
+# -- formulas whose derivative is a constant (zero): every value is still one per example ---------
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+CONSTANT_DERIVATIVE_CASES = {
+    # id: (hidden activation, output activation, loss, hidden f, output f, loss term in (o, t))
+    "constant-hidden": ({"expr": "2"}, "sigmoid", "half_sse",
+                        lambda z: np.full_like(z, 2.0), _sigmoid, lambda o, t: (t - o) ** 2 / 2),
+    "constant-output": ("tanh", {"expr": "0*x + 1/2"}, "half_sse",
+                        np.tanh, lambda z: np.full_like(z, 0.5), lambda o, t: (t - o) ** 2 / 2),
+    "loss-without-o": ("tanh", "sigmoid", {"expr": "t*t + 1"},
+                       np.tanh, _sigmoid, lambda o, t: t * t + 1),
+    "constant-loss-sum": ("tanh", "sigmoid", {"expr": "3", "reduction": "sum"},
+                          np.tanh, _sigmoid, lambda o, t: np.full_like(o, 3.0)),
+}
+
+
+@pytest.mark.parametrize("backend", _backends())
+@pytest.mark.parametrize("form", ["scalar", "vector"])
+@pytest.mark.parametrize("case", sorted(CONSTANT_DERIVATIVE_CASES))
+def test_constant_derivatives_broadcast_over_the_batch(case, form, backend):
+    hidden, output, loss, f1, f2, term = CONSTANT_DERIVATIVE_CASES[case]
+    spec = {"name": f"constd_{case.replace('-', '_')}", "inputs": 2,
+            "layers": [{"units": 3, "activation": hidden}, {"units": 2, "activation": output}],
+            "loss": loss, "optimizer": {"name": "sgd", "learning_rate": 0.1}}
+    module = symgrad.load(spec, backend=backend, form=form)
+    rng = np.random.default_rng(7)
+    theta, X, T = rng.normal(size=module.N_PARAMETERS), rng.normal(size=(5, 2)), rng.normal(size=(5, 2))
+    mean = not (isinstance(loss, dict) and loss.get("reduction") == "sum")
+
+    def reference(t):  # theta: W1 (3x2), b1 (3), W2 (2x3), b2 (2)
+        W1, b1, W2, b2 = t[:6].reshape(3, 2), t[6:9], t[9:15].reshape(2, 3), t[15:17]
+        o = f2(f1(X @ W1.T + b1) @ W2.T + b2)
+        total = term(o, T).sum()
+        return total / len(X) if mean else total
+
+    value, grad = module.gradient(theta, X, T)
+    assert value == pytest.approx(reference(theta), rel=1e-12)
+    np.testing.assert_allclose(grad, central_differences(reference, theta), rtol=1e-6, atol=1e-8)
+    assert module.forward(theta, X).shape == (5, 2)
+    before = theta.copy()
+    assert module.step(theta, X, T) == pytest.approx(reference(before), rel=1e-12)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import MAZUR, make_spec, random_problem, reference_forward, reference_loss
+from helpers import MAZUR, make_spec, random_problem, reference_forward, reference_loss
 
 
 @pytest.fixture(scope="module", params=["scalar", "vector"])

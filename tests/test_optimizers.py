@@ -1,7 +1,7 @@
 """Optimizers follow PyTorch's documented update rules; their state can be saved and resumed.
 
-The reference updates below are written from the torch.optim documentation's pseudocode, in the
-test, sharing nothing with the generated code.  Where PyTorch is installed, torch.optim itself is
+The reference updates (tests/helpers.py) are written from the torch.optim documentation's
+pseudocode, sharing nothing with the generated code.  Where PyTorch is installed, torch.optim itself is
 the second reference.
 """
 
@@ -11,64 +11,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import make_spec
-
-CONFIGS = [
-    {"name": "sgd", "learning_rate": 0.05},
-    {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
-    {"name": "sgd", "learning_rate": 0.05, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.01},
-    {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.001},
-    # RMSprop divides by the root of tiny averages: with larger steps its trajectory on this problem
-    # is chaotic, and one rounding difference grows past any tolerance within 100 steps.
-    {"name": "rmsprop", "learning_rate": 0.001},
-    {"name": "rmsprop", "learning_rate": 0.003, "alpha": 0.9, "eps": 1e-6, "momentum": 0.5, "weight_decay": 0.01},
-    {"name": "adam", "learning_rate": 0.01},
-    {"name": "adam", "learning_rate": 0.01, "betas": [0.8, 0.99], "eps": 1e-7, "weight_decay": 0.02},
-    {"name": "adamw", "learning_rate": 0.01},
-    {"name": "adamw", "learning_rate": 0.02, "betas": [0.85, 0.995], "weight_decay": 0.1},
-]
-
-
-class Reference:
-    """torch.optim's documented algorithms, one step at a time, on a NumPy theta."""
-
-    def __init__(self, config: dict, size: int) -> None:
-        self.c = dict(config)
-        self.t = 0
-        self.buf = np.zeros(size)
-        self.v = np.zeros(size)
-        self.m = np.zeros(size)
-
-    def step(self, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
-        c, lr = self.c, self.c["learning_rate"]
-        wd = c.get("weight_decay", 0.01 if c["name"] == "adamw" else 0.0)
-        self.t += 1
-        if c["name"] == "sgd":
-            g = g + wd * theta
-            mu = c.get("momentum", 0.0)
-            if mu:
-                self.buf = g.copy() if self.t == 1 else mu * self.buf + (1 - c.get("dampening", 0.0)) * g
-                g = g + mu * self.buf if c.get("nesterov") else self.buf
-            return theta - lr * g
-        if c["name"] == "rmsprop":
-            g = g + wd * theta
-            alpha, eps, mu = c.get("alpha", 0.99), c.get("eps", 1e-8), c.get("momentum", 0.0)
-            self.v = alpha * self.v + (1 - alpha) * g * g
-            if mu:
-                self.buf = mu * self.buf + g / (np.sqrt(self.v) + eps)
-                return theta - lr * self.buf
-            return theta - lr * g / (np.sqrt(self.v) + eps)
-        b1, b2 = c.get("betas", (0.9, 0.999))
-        eps = c.get("eps", 1e-8)
-        if c["name"] == "adamw":
-            theta = theta - lr * wd * theta
-        else:
-            g = g + wd * theta
-        self.m = b1 * self.m + (1 - b1) * g
-        self.v = b2 * self.v + (1 - b2) * g * g
-        m_hat = self.m / (1 - b1 ** self.t)
-        v_hat = self.v / (1 - b2 ** self.t)
-        return theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+from helpers import CONFIGS, Reference, make_spec, steps_with_torch
 
 
 def _problem(config):
@@ -129,32 +72,6 @@ def test_bad_optimizer_options(bad, words):
         symgrad.parse_spec(make_spec([2, 1], ["linear"], "mse", optimizer=bad))
 
 
-def steps_with_torch(torch, config, module, gradient_of, theta, X, T, frozen, steps=100):
-    """``steps`` of ``module.step`` on ``theta`` beside torch.optim fed with ``gradient_of``'s gradients.
-
-    Returns the parameters torch.optim ends with (``theta`` itself is updated in place).
-    """
-    parameter = torch.tensor(theta.copy(), dtype=torch.float64, requires_grad=True)
-    options = {"lr": config["learning_rate"]}
-    for key in ("momentum", "dampening", "nesterov", "weight_decay", "alpha", "eps"):
-        if key in config:
-            options[key] = config[key]
-    if "betas" in config:
-        options["betas"] = tuple(config["betas"])
-    optimizer = {"sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
-                 "adamw": torch.optim.AdamW}[config["name"]]([parameter], **options)
-    state = module.initial_state()
-    for _ in range(steps):
-        _, grad = gradient_of.gradient(parameter.detach().numpy().copy(), X, T)
-        keep = parameter.detach()[frozen].item()
-        parameter.grad = torch.tensor(grad)
-        optimizer.step()
-        with torch.no_grad():
-            parameter[frozen] = keep
-        module.step(theta, X, T, state=state)
-    return parameter.detach().numpy()
-
-
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
 def test_matches_torch_optim(config):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed; torch.optim comparison skipped")
@@ -162,3 +79,36 @@ def test_matches_torch_optim(config):
     frozen = module.PARAMETER_NAMES.index("W1_1_1")
     expected = steps_with_torch(torch, config, module, module, theta, X, T, frozen)
     np.testing.assert_allclose(theta, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_table_reference_step_matches_the_documented_rule(config):
+    """The optimizer table's NumPy step (what explain runs) against the test's own Reference."""
+    from symgrad.optimizers import resolve
+
+    options = resolve(config)
+    rng = np.random.default_rng(5)
+    theta = rng.normal(size=7)
+    reference, expected = Reference(config, theta.size), theta.copy()
+    state, trainable = {"step": 0}, np.ones(theta.size)
+    for _ in range(20):
+        grad = np.sin(3 * theta) + 0.5  # a gradient that depends on where theta is
+        expected = reference.step(expected, np.sin(3 * expected) + 0.5)
+        state["step"] += 1
+        theta, _ = options.rule.reference_step(options, theta, grad, state, trainable)
+    np.testing.assert_allclose(theta, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_table_state_layout_and_schema_agree_with_the_modules():
+    """Every optimizer's options in the schema are the table's, and STATE_LAYOUT comes from the table."""
+    from symgrad import schema
+    from symgrad.optimizers import OPTIMIZERS, resolve
+
+    properties = schema.SCHEMA["properties"]["optimizer"]["properties"]
+    assert set(properties) == {"name", "learning_rate"} | {o for rule in OPTIMIZERS.values() for o in rule.options}
+    assert schema.OPTIMIZERS == tuple(OPTIMIZERS)
+    for config in CONFIGS:
+        module = _problem(config)[0]
+        layout = resolve(config).state_layout(module.N_PARAMETERS)
+        assert tuple(tuple(part) for part in layout) == module.STATE_LAYOUT
+        assert module.STATE_SIZE == sum(length for _, _, length in layout)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import EXAMPLES, ROOT, assert_gradient_matches, make_spec
+from helpers import EXAMPLES, ROOT, assert_gradient_matches, make_spec
 from symgrad.builder import MANIFEST
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

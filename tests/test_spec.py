@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import MAZUR
+from helpers import MAZUR
 from symgrad import SpecError, parse_spec
 from symgrad.schema import SCHEMA
 
@@ -138,3 +138,52 @@ def test_schema_is_the_validators_source():
     finally:
         SCHEMA.clear()
         SCHEMA.update(saved)
+
+
+# -- hostile names and values (issue 11, item 8): each class with several variants ----------------
+
+@pytest.mark.parametrize("mutate, path", [
+    (lambda d: d.update(name="mazur\n"), "$.name"),
+    (lambda d: d.update(inputs=["i1", "i2\n"]), "$.inputs[1]"),
+    (lambda d: d["layers"][0].update(units=["h1\n", "h2"]), "$.layers[0].units[0]"),
+    (lambda d: d["layers"][1]["weights"][0].__setitem__(0, "w5\n"), "$.layers[1].weights[0][0]"),
+    (lambda d: d["layers"][0].update(bias={"mode": "shared", "name": "b1\n"}), "$.layers[0].bias.name"),
+    (lambda d: d.update(frozen=["b1\n"]), "$.frozen[0]"),
+    (lambda d: d.update(name="mazur\r\n"), "$.name"),
+])
+def test_names_ending_in_a_newline_are_refused(mutate, path):
+    document = mazur()
+    mutate(document)
+    error = error_of(document)
+    assert error.path == path, str(error)
+    assert "is not a valid" in str(error)
+
+
+@pytest.mark.parametrize("value", [3.5e38, -3.5e38, 1e300, -1.7976931348623157e308])
+@pytest.mark.parametrize("key", ["w1", "b2"])
+def test_float32_initial_values_beyond_its_range_are_refused(key, value):
+    document = mazur()
+    document["dtype"] = "float32"
+    document["initial"][key] = value
+    error = error_of(document)
+    assert error.path == f"$.initial.{key}", str(error)
+    assert "beyond the range of float32" in str(error) and '"dtype": "float64"' in str(error)
+
+
+@pytest.mark.parametrize("value", [3.4e38, -3.4e38, 1e-50])
+def test_float32_initial_values_within_its_range_pass(value):
+    document = mazur()
+    document["dtype"] = "float32"
+    document["initial"]["w1"] = value
+    assert dict(parse_spec(document).initial_values)["w1"] == value
+    document["dtype"] = "float64"
+    document["initial"]["w1"] = 1e300  # float64 holds it
+    parse_spec(document)
+
+
+@pytest.mark.parametrize("name", ["sg", "c_backend"])
+def test_package_names_of_the_generated_code_are_refused(name):
+    document = mazur()
+    document["name"] = name
+    error = error_of(document)
+    assert error.path == "$.name" and "clashes with a name of the generated code" in str(error)

@@ -105,7 +105,7 @@ def main() -> None:
     raw("integer with 5000 digits", good.replace("0.15", "1" * 5000))
     raw("control character in a string", good.replace('"victim"', '"vic\\u0000tim"'))
     raw("lone surrogate", good.replace('"victim"', '"\\ud800"'))
-    raw("byte order mark", "\ufeff" + good)
+    raw("byte order mark (Windows editors write one)", "\ufeff" + good, expect="accept")
     # -- wrong types and values ---------------------------------------------------------------
     for why, value in [("name a number", 1), ("name null", None), ("name a list", []), ("name empty", ""),
                        ("name with a slash", "../x"), ("name absolute path", "/tmp/x"), ("name with a dot", "a.b"),
@@ -130,7 +130,8 @@ def main() -> None:
         spec(why, setter("layers", 0, "units", value))
     for why, value in [("activation unknown", "sigmod"), ("activation a number", 3), ("activation null", None),
                        ("activation empty object", {}), ("activation name and expr", {"name": "tanh", "expr": "x"}),
-                       ("slope for tanh", {"name": "tanh", "slope": 0.1}), ("slope 2", {"name": "leaky_relu", "slope": 2}),
+                       ("slope for tanh", {"name": "tanh", "slope": 0.1}),
+                       ("slope 2", {"name": "leaky_relu", "slope": 2}),
                        ("slope -1", {"name": "leaky_relu", "slope": -1}), ("softmax hidden", "softmax"),
                        ("activation a list", ["sigmoid"])]:
         spec(why, setter("layers", 0, "activation", value))
@@ -158,7 +159,8 @@ def main() -> None:
                        ("momentum for adam", {"name": "adam", "learning_rate": 0.1, "momentum": 0.9})]:
         spec(why, setter("optimizer", value))
     for why, value in [("initial a list", []), ("initial value a string", {"w1": "x"}), ("seed negative", {"seed": -1}),
-                       ("seed 1.5", {"seed": 1.5}), ("seed 2**64", {"seed": 2**64}), ("scheme unknown", {"scheme": "he"}),
+                       ("seed 1.5", {"seed": 1.5}), ("seed 2**64", {"seed": 2**64}),
+                       ("scheme unknown", {"scheme": "he"}),
                        ("initial names no parameter", {"w9": 0.1}), ("initial value true", {"w1": True}),
                        ("initial value null", {"w1": None})]:
         spec(why, setter("initial", value))
@@ -242,6 +244,22 @@ def main() -> None:
         spec(f"loss formula {formula[:30]!r}", setter("loss", {"expr": formula}))
     spec("a sane custom activation and loss", lambda d: (d["layers"][0].update(activation={"expr": "x/(1+abs(x))"}),
                                                           d.update(loss={"expr": "(o-t)**2/2"})), expect="accept")
+    # -- numbers beyond a float's range (they would silently become infinity) -----------------
+    raw("two byte order marks", "\ufeff\ufeff" + good)
+    raw("1e999 as an initial value", good.replace("0.15", "1e999"))
+    raw("-1e999 as the learning rate", good.replace('"learning_rate": 0.5', '"learning_rate": -1e999'))
+    raw("1e400 in the example", good.replace("0.05", "1e400"))
+    raw("an integer beyond a float as an initial value", good.replace("0.15", "9" * 400))
+    raw("an integer beyond a float as the learning rate", good.replace('"learning_rate": 0.5', '"learning_rate": '
+                                                                        + "9" * 320))
+    raw("an integer beyond a float as l2", good.replace('"activation": "sigmoid"', '"activation": "sigmoid", "l2": '
+                                                        + "9" * 330, 1))
+    spec("float32 initial value near float32's largest", lambda d: (d.update(dtype="float32"),
+                                                                    d["initial"].update(w1=3.4e38)), expect="accept")
+    # -- misspelled keys: named as such ("did you mean"), not only as a missing key ------------
+    spec("misspelled activaton", lambda d: d["layers"][0].update(activaton=d["layers"][0].pop("activation")))
+    spec("misspelled unit", lambda d: d["layers"][1].update(unit=d["layers"][1].pop("units")))
+    spec("misspelled nmae", lambda d: d.update(nmae=d.pop("name")))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("".join(json.dumps(e, ensure_ascii=True) + "\n" for e in entries))
     print(f"wrote {OUT}: {len(entries)} specs, {sum(e['expect'] == 'accept' for e in entries)} to accept")

@@ -11,6 +11,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <limits.h>
+#include <string.h>
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
@@ -360,9 +361,42 @@ static const char *const TRAIN_ARGS[] = {"theta", "X", "T", "epochs", "batch_siz
 struct train_arguments {
     real *theta, *state; /* state: NULL when not given (train starts from a fresh one) */
     const real *X, *T;
-    const long *orders;
+    const long *orders;  /* the caller's array: train copies it before the GIL is released */
     long n, epochs, size;
+    PyArrayObject *arrays[4]; /* theta, X, T, state (or NULL): held, and checked between chunks */
 };
+
+/* Whether every array still has the data and size it had when it was checked: another thread
+ * may run Python between the chunks of train (a resize with refcheck=False moves the data). */
+static int unchanged(const struct train_arguments *a)
+{
+    const void *data[4] = {a->theta, a->X, a->T, a->state};
+    int k;
+    for (k = 0; k < 4; ++k) {
+        if (a->arrays[k] != NULL && (PyArray_DATA(a->arrays[k]) != data[k] || PyArray_NDIM(a->arrays[k]) < 1
+                                     || PyArray_SIZE(a->arrays[k]) != (k == 0 ? N_PARAMETERS : k == 1
+                                        ? a->n * N_INPUTS : k == 2 ? a->n * N_OUTPUTS : STATE_SIZE))) {
+            PyErr_SetString(PyExc_RuntimeError, "train: an argument array was resized or replaced by another "
+                            "thread while train was running; give each thread its own theta and state");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Every entry of orders a row index in [0, n); -1 with the error set when one is not. */
+static int check_orders(const long *orders, long count, long n)
+{
+    long k;
+    for (k = 0; k < count; ++k) {
+        if (orders[k] < 0 || orders[k] >= n) {
+            PyErr_Format(PyExc_ValueError, "orders: entry %ld is %ld, expected a row index in [0, %ld)",
+                         k, orders[k], n);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 /* The checked arguments of train (see below); -1 with the error set when one is wrong. */
 static int train_arguments(const char *function, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
@@ -377,6 +411,8 @@ static int train_arguments(const char *function, PyObject *const *args, Py_ssize
     if ((a->X = rows_data(values[1], "X", N_INPUTS, &a->n)) == NULL) return -1;
     if ((a->T = rows_data(values[2], "T", N_OUTPUTS, &a->n)) == NULL) return -1;
     if (state_data(values[6], 0, &a->state) < 0) return -1;
+    for (k = 0; k < 3; ++k) a->arrays[k] = (PyArrayObject *)values[k];
+    a->arrays[3] = a->state != NULL ? (PyArrayObject *)values[6] : NULL;
     if ((a->epochs = count_of(values[3], "epochs", 1)) < 0) return -1;
     a->size = a->n;
     if (values[4] != NULL && values[4] != Py_None) {
@@ -394,13 +430,7 @@ static int train_arguments(const char *function, PyObject *const *args, Py_ssize
             return -1;
         }
         a->orders = (const long *)PyArray_DATA(array);
-        for (k = 0; k < a->epochs * a->n; ++k) {
-            if (a->orders[k] < 0 || a->orders[k] >= a->n) {
-                PyErr_Format(PyExc_ValueError, "orders: entry %ld is %ld, expected a row index in [0, %ld)",
-                             k, a->orders[k], a->n);
-                return -1;
-            }
-        }
+        if (check_orders(a->orders, a->epochs * a->n, a->n) < 0) return -1;
     }
     return 0;
 }
@@ -422,45 +452,58 @@ static PyObject *train(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
     struct train_arguments a;
     long done, k;
     npy_intp dims[1];
-    PyObject *losses;
+    PyObject *losses = NULL;
     double *out, work;
-    real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch, *fresh = NULL;
+    real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch = NULL, *fresh = NULL;
+    long *orders = NULL;
+    int failed = 1;
     (void)self;
     if (train_arguments("train", args, nargs, kwnames, &a) < 0) return NULL;
+    /* Hold the arrays for the whole call, and run on a private copy of the checked row indices:
+     * another thread may change the caller's orders while the GIL is released. */
+    for (k = 0; k < 4; ++k) Py_XINCREF(a.arrays[k]);
+    if (a.orders != NULL) {
+        if ((orders = (long *)PyMem_Malloc((size_t)(a.epochs * a.n) * sizeof(long))) == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        memcpy(orders, a.orders, (size_t)(a.epochs * a.n) * sizeof(long));
+        if (check_orders(orders, a.epochs * a.n, a.n) < 0) goto done; /* the copy is what runs */
+    }
     dims[0] = a.epochs;
-    if ((losses = PyArray_SimpleNew(1, dims, NPY_FLOAT64)) == NULL) return NULL;
+    if ((losses = PyArray_SimpleNew(1, dims, NPY_FLOAT64)) == NULL) goto done;
     out = (double *)PyArray_DATA((PyArrayObject *)losses);
     if (a.state == NULL && STATE_SIZE > 0) {
         /* no state given: start from a fresh one (zeros), as initial_state() would */
         if ((fresh = (real *)PyMem_Calloc((size_t)STATE_SIZE, sizeof(real))) == NULL) {
-            Py_DECREF(losses);
-            return PyErr_NoMemory();
+            PyErr_NoMemory();
+            goto done;
         }
         a.state = fresh;
     }
-    if ((scratch = scratch_buffer(stack)) == NULL) {
-        PyMem_Free(fresh);
-        Py_DECREF(losses);
-        return NULL;
-    }
+    if ((scratch = scratch_buffer(stack)) == NULL) goto done;
     /* epochs per chunk: enough work that taking the GIL back in between costs nothing */
     work = (double)a.n * N_PARAMETERS;
     k = work >= CHUNK_WORK ? 1 : (long)(CHUNK_WORK / work);
     for (done = 0; done < a.epochs; done += k) {
         const long chunk = a.epochs - done < k ? a.epochs - done : k;
+        if (!unchanged(&a)) goto done;
         Py_BEGIN_ALLOW_THREADS
-        mazur_train(a.theta, a.X, a.T, a.n, chunk, a.size, a.orders ? a.orders + done * a.n : NULL,
+        mazur_train(a.theta, a.X, a.T, a.n, chunk, a.size, orders ? orders + done * a.n : NULL,
                          out + done, a.state, scratch);
         Py_END_ALLOW_THREADS
-        if (done + chunk < a.epochs && PyErr_CheckSignals() < 0) {
-            release(scratch, stack);
-            PyMem_Free(fresh);
-            Py_DECREF(losses);
-            return NULL;
-        }
+        if (done + chunk < a.epochs && PyErr_CheckSignals() < 0) goto done;
     }
-    release(scratch, stack);
+    failed = 0;
+done:
+    if (scratch != NULL) release(scratch, stack);
     PyMem_Free(fresh);
+    PyMem_Free(orders);
+    for (k = 0; k < 4; ++k) Py_XDECREF(a.arrays[k]);
+    if (failed) {
+        Py_XDECREF(losses);
+        return NULL;
+    }
     return losses;
 }
 

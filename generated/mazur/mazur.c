@@ -107,47 +107,10 @@ static real sg_sigmoid(real x)
 
 /* -- the computation, straight-line per example ----------------------------------------------- */
 
-void mazur_forward(const real *theta, const real *X, long n, real *Y, real *scratch)
-{
-    const real p_w1 = theta[0];
-    const real p_w2 = theta[1];
-    const real p_w3 = theta[2];
-    const real p_w4 = theta[3];
-    const real p_b1 = theta[4];
-    const real p_w5 = theta[5];
-    const real p_w6 = theta[6];
-    const real p_w7 = theta[7];
-    const real p_w8 = theta[8];
-    const real p_b2 = theta[9];
-
-    long row;
-    (void)scratch;
-    for (row = 0; row < n; ++row) {
-        const real *const x = X + row * N_INPUTS;
-        const real x_i1 = x[0];
-        const real x_i2 = x[1];
-
-        /* forward, hidden layer 1: h1, h2 */
-        const real net_h1 = p_b1 + p_w1*x_i1 + p_w2*x_i2; /* net input of h1 */
-        const real net_h2 = p_b1 + p_w3*x_i1 + p_w4*x_i2; /* net input of h2 */
-        const real out_h1 = sg_sigmoid(net_h1); /* output of h1 (sigmoid) */
-        const real out_h2 = sg_sigmoid(net_h2); /* output of h2 (sigmoid) */
-
-        /* forward, output layer: o1, o2 */
-        const real net_o1 = out_h1*p_w5 + out_h2*p_w6 + p_b2; /* net input of o1 */
-        const real net_o2 = out_h1*p_w7 + out_h2*p_w8 + p_b2; /* net input of o2 */
-        const real out_o1 = sg_sigmoid(net_o1); /* output of o1 (sigmoid) */
-        const real out_o2 = sg_sigmoid(net_o2); /* output of o2 (sigmoid) */
-
-
-        Y[row * N_OUTPUTS + 0] = out_o1;
-        Y[row * N_OUTPUTS + 1] = out_o2;
-    }
-}
-
-/* The loss over the batch; when grad is not NULL, dE/dtheta goes there. */
+/* The forward pass of every example; with Y (forward), its outputs go there; else the loss over
+ * the batch, and when grad is not NULL, dE/dtheta goes there. */
 static double mazur_batch(const real *theta, const real *X, const real *T, long n, const long *rows,
-    real *grad)
+    real *grad, real *Y)
 {
     const real p_w1 = theta[0];
     const real p_w2 = theta[1];
@@ -159,7 +122,6 @@ static double mazur_batch(const real *theta, const real *X, const real *T, long 
     const real p_w7 = theta[7];
     const real p_w8 = theta[8];
     const real p_b2 = theta[9];
-
     real dE_p_w1 = 0;
     real dE_p_w2 = 0;
     real dE_p_w3 = 0;
@@ -190,6 +152,11 @@ static double mazur_batch(const real *theta, const real *X, const real *T, long 
         const real net_o2 = out_h1*p_w7 + out_h2*p_w8 + p_b2; /* net input of o2 */
         const real out_o1 = sg_sigmoid(net_o1); /* output of o1 (sigmoid) */
         const real out_o2 = sg_sigmoid(net_o2); /* output of o2 (sigmoid) */
+        if (Y) {
+            Y[row * N_OUTPUTS + 0] = out_o1;
+            Y[row * N_OUTPUTS + 1] = out_o2;
+            continue;
+        }
 
         const real *const t = T + row * N_OUTPUTS;
         const real t_o1 = t[0];
@@ -230,20 +197,26 @@ static double mazur_batch(const real *theta, const real *X, const real *T, long 
         grad[8] = dE_p_w8 * scale;
         grad[9] = dE_p_b2 * scale;
     }
-    return total * scale;
+    return Y ? 0 : total * scale;
+}
+
+void mazur_forward(const real *theta, const real *X, long n, real *Y, real *scratch)
+{
+    (void)scratch;
+    mazur_batch(theta, X, 0, n, 0, 0, Y);
 }
 
 double mazur_loss(const real *theta, const real *X, const real *T, long n, const long *rows, real *scratch)
 {
     (void)scratch;
-    return mazur_batch(theta, X, T, n, rows, 0);
+    return mazur_batch(theta, X, T, n, rows, 0, 0);
 }
 
 double mazur_gradient(const real *theta, const real *X, const real *T, long n, const long *rows,
     real *grad, real *scratch)
 {
     (void)scratch;
-    return mazur_batch(theta, X, T, n, rows, grad);
+    return mazur_batch(theta, X, T, n, rows, grad, 0);
 }
 
 /* SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
@@ -260,7 +233,7 @@ static void mazur_update(real *theta, real *grad, real *state)
 double mazur_step(real *theta, const real *X, const real *T, long n, const long *rows, real *state,
     real *scratch)
 {
-    const double total = mazur_batch(theta, X, T, n, rows, scratch);
+    const double total = mazur_batch(theta, X, T, n, rows, scratch, 0);
     mazur_update(theta, scratch, state);
     return total;
 }

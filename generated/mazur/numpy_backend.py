@@ -139,7 +139,8 @@ def _check_count(value, name, minimum):
 # -- the computation -----------------------------------------------------------------------------
 
 
-def _outputs(theta, X):
+def _forward(theta, X):
+    """The forward pass over the batch: the inputs, then each unit's net input and output (one array per unit)."""
     p_w1, p_w2, p_w3, p_w4, p_b1, p_w5, p_w6, p_w7, p_w8, p_b2, = theta
     x_i1 = X[:, 0]
     x_i2 = X[:, 1]
@@ -155,31 +156,18 @@ def _outputs(theta, X):
     net_o2 = out_h1*p_w7 + out_h2*p_w8 + p_b2  # net input of o2
     out_o1 = _sigmoid(net_o1)  # output of o1 (sigmoid)
     out_o2 = _sigmoid(net_o2)  # output of o2 (sigmoid)
+    return x_i1, x_i2, net_h1, net_h2, out_h1, out_h2, net_o1, net_o2, out_o1, out_o2
 
+
+def _outputs(theta, X):
+    x_i1, x_i2, net_h1, net_h2, out_h1, out_h2, net_o1, net_o2, out_o1, out_o2 = _forward(theta, X)
     return np.stack((out_o1, out_o2,), axis=1)
 
 
-def _loss_and_gradient(theta, X, T, grad, factor=1):
-    """The batch's loss; when grad is an array, factor * dE/dtheta is written into it.
-
-    (Plain SGD passes its learning rate as factor: the step is then one pass over theta.)
-    """
+def _loss_and_gradient(theta, X, T, grad):
+    """The batch's loss; when grad is an array, dE/dtheta is written into it."""
     p_w1, p_w2, p_w3, p_w4, p_b1, p_w5, p_w6, p_w7, p_w8, p_b2, = theta
-    x_i1 = X[:, 0]
-    x_i2 = X[:, 1]
-
-    # forward, hidden layer 1: h1, h2
-    net_h1 = p_b1 + p_w1*x_i1 + p_w2*x_i2  # net input of h1
-    net_h2 = p_b1 + p_w3*x_i1 + p_w4*x_i2  # net input of h2
-    out_h1 = _sigmoid(net_h1)  # output of h1 (sigmoid)
-    out_h2 = _sigmoid(net_h2)  # output of h2 (sigmoid)
-
-    # forward, output layer: o1, o2
-    net_o1 = out_h1*p_w5 + out_h2*p_w6 + p_b2  # net input of o1
-    net_o2 = out_h1*p_w7 + out_h2*p_w8 + p_b2  # net input of o2
-    out_o1 = _sigmoid(net_o1)  # output of o1 (sigmoid)
-    out_o2 = _sigmoid(net_o2)  # output of o2 (sigmoid)
-
+    x_i1, x_i2, net_h1, net_h2, out_h1, out_h2, net_o1, net_o2, out_o1, out_o2 = _forward(theta, X)
     t_o1 = T[:, 0]
     t_o2 = T[:, 1]
 
@@ -208,7 +196,7 @@ def _loss_and_gradient(theta, X, T, grad, factor=1):
     grad[7] = np.dot(delta_o2, out_h1)  # w7: delta_o2*out_h1
     grad[8] = np.dot(delta_o2, out_h2)  # w8: delta_o2*out_h2
     grad[9] = delta_o1.sum() + delta_o2.sum()  # b2: delta_o1 + delta_o2
-    grad *= scale * factor
+    grad *= scale
     return total
 
 
@@ -241,9 +229,9 @@ def gradient(theta, X, T):
 
 def _train_step(theta, X, T, grad, state):
     # SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
-    total = _loss_and_gradient(theta, X, T, grad, LEARNING_RATE)  # grad = LEARNING_RATE * dE/dtheta
+    total = _loss_and_gradient(theta, X, T, grad)  # grad = dE/dtheta
     grad *= _TRAINABLE  # frozen parameters stay
-    theta -= grad
+    theta -= LEARNING_RATE * grad  # p+ = p - learning rate * dE/dp
     return total
 
 

@@ -15,9 +15,10 @@ import jinja2
 
 import numpy as np
 
-from .. import __version__
-from ..gradients import LOGP, Gradients, LayerRule
-from ..program import Block, Program, ScalarProgram
+from ..version import __version__
+from ..errors import InternalError
+from ..rules import LOGP
+from ..program import Block, Program, ScalarProgram, preferred_backends
 
 
 def template_environment(folder: Path) -> jinja2.Environment:
@@ -64,7 +65,7 @@ def scalar_names(program: ScalarProgram, printer: Any) -> dict[str, Any]:
     }
 
 
-def output_rules(rule: LayerRule, printer: Any) -> dict[str, Any]:
+def output_rules(rule: Any, printer: Any) -> dict[str, Any]:
     """An output layer's loss and delta rules as the templates need them (empty for hidden layers)."""
     if rule.loss is None:
         return {}
@@ -90,19 +91,21 @@ def provenance(program: Program) -> dict[str, object]:
     }
 
 
-def emit_package(program: Program, gradients: Gradients, initial: np.ndarray,
-                 backends: tuple[str, ...] = ("numpy",)) -> dict[str, bytes]:
-    """Every file of the package ``<name>/`` for the given backends: relative path -> content."""
-    from .c import preferred_backends
+def emit_package(program: Program, initial: np.ndarray, backends: tuple[str, ...] = ("numpy",)) -> dict[str, bytes]:
+    """Every file of the package ``<name>/`` for the given backends: relative path -> content.
+
+    ``program`` must have gone through :func:`symgrad.program.complete` (formula texts, C form).
+    """
+    from .c import emit_c
     from .numpy import emit_numpy
 
+    if program.formulas is None or program.c_form is None:
+        raise InternalError("emit_package needs a program from symgrad.program.complete(program, gradients)")
     files: dict[str, bytes] = {}
     if "numpy" in backends or "c" in backends:  # the C module re-exports the NumPy module's constants
-        files.update(emit_numpy(program, initial, gradients))
+        files.update(emit_numpy(program, initial))
     if "c" in backends:
-        from .c import emit_c
-
-        files.update(emit_c(program, initial, gradients))
+        files.update(emit_c(program.c_form, initial))
     environment = template_environment(Path(__file__).parent)
     init = environment.get_template("package_init.py.jinja").render(
         meta=provenance(program), backends=preferred_backends(program, backends))

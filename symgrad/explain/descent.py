@@ -8,11 +8,9 @@ optimizer on every parameter that is not frozen.  It is independent of the gener
 and of their templates, so ``explain`` can be compared with them; on one example it agrees with
 :func:`symgrad.formulas.evaluate` to rounding.
 
-:data:`UPDATES` is explain's copy of the optimizers' update rules (PyTorch's documented rules
-for ``torch.optim.SGD``, ``RMSprop``, ``Adam`` and ``AdamW``), one small function each; the
-worked example's first step and the K steps both go through :class:`Optimizer`.  (The other
-two copies are the generated code's: ``_update`` in ``emit/numpy/module.py.jinja`` and the
-update loop of ``emit/c/kernel.c.jinja``.)
+The worked example's first step and the K steps both go through :class:`Optimizer`, which runs
+the reference step of the optimizer table (:mod:`symgrad.optimizers`), PyTorch's documented rule
+in plain NumPy; the generated code prints the same rule from its templates.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ import sympy as sp
 
 from ..gradients import A, LOGP, T, Z, Gradients
 from ..program import LayerPlan, optimize
-from ..spec import Optimizer as OptimizerSpec
+from ..optimizers import Optimizer as OptimizerSpec, Quantities
 
 #: NumPy versions of the rule table's functions, by SymPy class name (what lambdify prints).
 _NUMPY_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
@@ -55,77 +53,13 @@ class LayerState:
     delta: np.ndarray
 
 
-# -- the optimizers ------------------------------------------------------------------------------
-#
-# Each update takes the optimizer's options, theta, dE/dtheta (penalties included), the state
-# (a dict: "step", already counted for this step, and the arrays the rule keeps) and the
-# trainable mask (1.0 or 0.0 per parameter).  It updates the state in place and returns the new
-# theta with the quantities a walk-through shows, by name, as arrays over every parameter.
-
-Quantities = dict[str, np.ndarray]
-
-
-def _sgd(o: OptimizerSpec, theta: np.ndarray, grad: np.ndarray, state: dict, trainable: np.ndarray):
-    """torch.optim.SGD: g = grad + wd p; b = g on the first step, else mu b + (1 - dampening) g;
-    p <- p - lr b (Nesterov: p - lr (g + mu b)); without momentum p <- p - lr g."""
-    g = grad + o.weight_decay * theta if o.weight_decay else grad.copy()
-    shown: Quantities = {"g": g}
-    direction = g
-    if o.momentum:
-        buffer = g.copy() if state["step"] == 1 else o.momentum * state["buffer"] + (1 - o.dampening) * g
-        state["buffer"] = shown["buffer"] = buffer
-        direction = g + o.momentum * buffer if o.nesterov else buffer
-    return theta - (o.learning_rate * trainable) * direction, shown
-
-
-def _rmsprop(o: OptimizerSpec, theta: np.ndarray, grad: np.ndarray, state: dict, trainable: np.ndarray):
-    """torch.optim.RMSprop (not centered): g = grad + wd p; v = alpha v + (1 - alpha) g^2;
-    p <- p - lr g / (sqrt(v) + eps), or with momentum b = mu b + g / (sqrt(v) + eps), p <- p - lr b."""
-    g = grad + o.weight_decay * theta if o.weight_decay else grad.copy()
-    square_avg = o.alpha * state.get("square_avg", np.zeros_like(theta)) + (1 - o.alpha) * g * g
-    state["square_avg"] = square_avg
-    shown: Quantities = {"g": g, "square_avg": square_avg}
-    direction = g / (np.sqrt(square_avg) + o.eps)
-    if o.momentum:
-        direction = o.momentum * state.get("buffer", np.zeros_like(theta)) + direction
-        state["buffer"] = shown["buffer"] = direction
-    return theta - (o.learning_rate * trainable) * direction, shown
-
-
-def _adam(o: OptimizerSpec, theta: np.ndarray, grad: np.ndarray, state: dict, trainable: np.ndarray):
-    """torch.optim.Adam and AdamW: g = grad + wd p (Adam) or p <- p (1 - lr wd) first (AdamW);
-    m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, m^ = m / (1 - b1^t), v^ = v / (1 - b2^t),
-    p <- p - lr m^ / (sqrt(v^) + eps) (computed as PyTorch does: lr/(1 - b1^t) m / (sqrt(v)/sqrt(1 - b2^t) + eps))."""
-    step = state["step"]
-    shown: Quantities = {}
-    if o.name == "adamw":
-        theta = theta * (1 - (o.learning_rate * o.weight_decay) * trainable)
-        shown["decayed"] = theta
-        g = grad
-    else:
-        g = grad + o.weight_decay * theta if o.weight_decay else grad
-    exp_avg = o.beta1 * state.get("exp_avg", np.zeros_like(theta)) + (1 - o.beta1) * g
-    exp_avg_sq = o.beta2 * state.get("exp_avg_sq", np.zeros_like(theta)) + (1 - o.beta2) * g * g
-    state["exp_avg"], state["exp_avg_sq"] = exp_avg, exp_avg_sq
-    correction1, correction2 = 1 - o.beta1 ** step, 1 - o.beta2 ** step
-    shown.update(g=g, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq, exp_avg_hat=exp_avg / correction1,
-                 exp_avg_sq_hat=exp_avg_sq / correction2)
-    denominator = np.sqrt(exp_avg_sq) / math.sqrt(correction2) + o.eps
-    return theta - (o.learning_rate * trainable / correction1) * exp_avg / denominator, shown
-
-
-#: The update rule of each optimizer name.
-UPDATES: dict[str, Callable[..., tuple[np.ndarray, Quantities]]] = {
-    "sgd": _sgd, "rmsprop": _rmsprop, "adam": _adam, "adamw": _adam}
-
-
 class Optimizer:
     """The spec's optimizer on a theta array; frozen parameters never change."""
 
     def __init__(self, options: OptimizerSpec, trainable: np.ndarray) -> None:
         self.options = options
         self.trainable = np.asarray(trainable, dtype=bool)
-        self.update = UPDATES[options.name]
+        self.update = options.rule.reference_step
 
     @staticmethod
     def fresh_state() -> dict:
@@ -167,7 +101,7 @@ class _Layer:
         p = self.plan
         if p.bias_mode == "none":
             return 0.0
-        return theta[p.bias_offset:p.bias_offset + (p.n_out if p.bias_mode == "per_unit" else 1)]
+        return theta[p.bias_offset:p.bias_stop]
 
 
 class Network:

@@ -2,98 +2,19 @@
 
 Files of a generated package (``<name>`` is the spec's name)::
 
-    <name>.h, <name>.c   the kernel: C99, only <math.h>; no malloc, no globals, no Python.
-                         The caller owns every buffer (``<name>_scratch_size()`` says how many
-                         reals the scratch buffer needs); parameter names, sizes and the frozen
-                         flags are queryable from C.  forward, loss, gradient, step and the
-                         whole training loop (``<name>_train``: every epoch and minibatch) are
-                         kernel functions; step and train also update the optimizer state,
-                         a caller-owned array of ``<name>_state_size()`` reals.
-    c_backend.c          the extension glue: argument checks, then one kernel call.  forward,
-                         loss, gradient and step are METH_FASTCALL functions; train releases
-                         the GIL for all its epochs.
-    c_backend.py         the generated-module contract (DESIGN.md section 5): the constants,
-                         FORMULAS and initial values come from the NumPy module of the same
-                         package (so the two cannot drift), the computations from the extension.
+    <name>.h, <name>.c   the kernel: C99, only <math.h>; no malloc, no globals, no Python; the
+                         caller owns every buffer.  forward, loss, gradient, step and the whole
+                         training loop (``<name>_train``) are kernel functions.
+    c_backend.c          the extension glue: argument checks, then one kernel call.
+    c_backend.py         the generated-module contract (DESIGN.md section 5): constants, FORMULAS
+                         and initial values from the NumPy module of the same package.
     _c_kernel<EXT>       the compiled extension (added by :mod:`symgrad.compiler`).
 
-Straight-line code or loops.  A :class:`ScalarProgram` is printed as straight-line C per
-example: every unit's net input, output and delta is a named local, and the chain rule reads
-top to bottom.  A :class:`VectorProgram` is printed as loops over each layer's units with the
-layer's elementwise rules inside, so its size does not depend on the widths.  Straight-line C
-beats the loops only for small networks and makes gcc slow for big ones (DESIGN.md section 3);
-measured here (gcc 12, Python's -O3 flags, sigmoid layers, train at batch 1, best of 5):
-
-    network   params   straight-line: gcc s, ns/step   loops: gcc s, ns/step
-    2-2-2         12          0.3 s,   63 ns            0.3 s,   70 ns
-    4-8-4         76          0.3 s,  144 ns            0.2 s,  174 ns
-    8-16-8       280          0.7 s,  456 ns            0.2 s,  553 ns
-    16-32-10     874          3.4 s, 1739 ns            0.3 s, 1376 ns
-
-so straight-line code pays while a network has a few hundred parameters and stops paying
-before a thousand, while its compile time keeps growing.  The C backend follows the program's
-form (``symgrad.program.SCALAR_LIMIT``) but never prints a straight-line function for more than
-:data:`C_SCALAR_MAX` parameters: a larger scalar program (``form="scalar"`` forced on a big
-network) is printed as loops instead, which keeps every generated function's size bounded.
-
-Layer loops, fast.  The vector form works BLOCK examples at a time (activations of a block in
-the scratch buffer) and, from TRANSPOSE_MIN examples on, copies each W to W^T once per call, so
-every inner loop is an elementwise y[j] += c0*a0[j] + c1*a1[j] + ... over contiguous rows
-(forward: rows of W^T; hidden deltas: rows of the next W; dE/dW: the block's input rows, each
-dE/dW row staying in cache over the block).  No sum is reordered: a net input is still
-((w0*x0 + w1*x1) + ...) + b, deltas sum over the next layer's units in order, dE/dW and the loss
-(double) over the examples in batch order, so the loops vectorize without -ffast-math and
-give the same bits as one example at a time.  float32 tanh is the kernel's own sg_tanhf
-(computed in double, branch-free so it vectorizes, correctly rounded on every float sampled),
-not glibc's tanhf, which took a third of a digits epoch.  digits 64-32-10 float32, one epoch
-at batch 32 (1,797 examples): 5.5 ms before, 2.5 ms with blocks and W^T, 1.7 ms with
-sg_tanhf and -fno-trapping-math, 1.3 ms with four terms per pass (JAX lax.scan: about 1.0 ms,
-hand-written NumPy: 2.0 ms; tools/bench_mlp.py).
-
-C or NumPy (``backend="auto"``, and what ``import <name>`` gives).  C's time per example
-barely depends on the batch; NumPy's falls with it (BLAS).  train, one epoch of 1,024 random
-examples, relu-softmax, C / NumPy time per epoch of 16 minibatches, compiled with -march=native
-(symgrad.compiler; tools/bench_mlp.py section 3 shows current cases):
-
-    float32    params   batch 32   batch 128        float64    params   batch 32   batch 128
-    128-64-10   8,906     0.57       1.07           128-64-10   8,906     0.82       1.36
-    160-96-10  16,426     0.76       1.35           160-96-10  16,426     1.08       1.75
-    200-100-10 21,110     0.90       1.38           200-100-10 21,110     1.10       1.57
-    256-96-10  25,642     1.03       1.57           256-96-10  25,642     1.34       2.21
-    256-128-10 34,186     1.00       1.82           256-128-10 34,186     1.54       2.05
-
-(Below about 5,000 parameters C is faster at every batch size from 1 to 128.)  C's time per
-example hardly depends on the batch; NumPy's falls as batches grow, since its matrix products
-spread their call overhead.  The rule: C up to :data:`AUTO_C_MAX_PARAMETERS` parameters (10,000
-in float32, 5,000 in float64), NumPy above.  Between about 5,000 and 25,000 parameters the
-faster backend depends on the batch size, which the package cannot know when it is imported;
-the rule favours minibatches of about 32, and is at most about 1.4x off at batch 128.
-Both backends stay importable as submodules, and ``backend="c"``/``"numpy"`` choose directly.
-
-Optimizers and penalties.  Every optimizer of the spec (SGD with momentum, dampening, Nesterov
-and weight decay; RMSprop; Adam; AdamW) is printed as the kernel's update, after PyTorch's
-documented rules exactly as the NumPy backend's ``_update`` computes them (the same derived
-constants, the same order of operations), so the two backends agree to rounding step after
-step.  The optimizer state is one caller-owned array of ``<name>_state_size()`` reals with the
-NumPy module's STATE_LAYOUT (``<name>_state_part()`` names its parts in C); plain SGD keeps none
-and prints the same two-line update as before, so it costs nothing.  A layer's l1/l2 penalties
-are added after the batch reduction (loss and gradient); label smoothing is part of the SymPy
-loss already.
-
-Arithmetic follows the NumPy backend operation for operation (the same stable sigmoid, the
-same logits-based logarithms, the batch reduction applied to the summed gradient), so the
-two agree to rounding.  ``"dtype": "float32"`` makes ``<name>_real`` a float and every
-literal and libm call single precision (tanh: sg_tanhf above).
-
-float32 precision.  float32 keeps about 7 significant digits, and a sum of many terms loses
-about log2(terms) bits more when it is added one term after the other.  Where the kernel sums
-many terms: the loss over the batch and the l1/l2 penalties are accumulated in double (exact
-enough for any batch), then returned as double; net inputs (n_in terms), hidden deltas and
-dE/dW, dE/db (one term per example of the batch) are accumulated in float32 in the order
-documented above, so their relative error grows like n_in or the batch size times 6e-8 in the
-worst case (1e-5 at a batch of 128 with 784 inputs; in practice far less, errors cancel).  That
-is the same order of error as NumPy's float32 matmul (BLAS blocks of sums) and as JAX; train
-in float64 when that matters.  In float64 C and NumPy agree to 1e-12 (tests).
+A :class:`ScalarProgram` is printed as straight-line C per example (named locals, the chain rule
+top to bottom), a :class:`VectorProgram` as loops over each layer's units, BLOCK examples at a
+time.  The optimizer's update follows the table in :mod:`symgrad.optimizers` operation for
+operation as the NumPy backend does, so the two agree to rounding.  Why these choices, and the
+measurements behind BLOCK, TRANSPOSE_MIN and the C/NumPy policy: docs/c-backend.md.
 """
 
 from __future__ import annotations
@@ -109,15 +30,11 @@ from sympy.printing.precedence import precedence
 
 from ... import rules
 from ...errors import BuildError, InternalError
-from ...gradients import A, LOGP, T, Z, Gradients
-from ...program import Program, ScalarProgram, VectorProgram, optimize
+from ...layout import name_groups
+from ...naming import gradient_local
+from ...program import Program, ScalarProgram, VectorProgram
+from ...rules import A, LOGP, T, Z
 from .. import output_rules, provenance, scalar_names, template_environment
-
-#: Straight-line C is never printed for more parameters than this (see the module docstring).
-C_SCALAR_MAX = 400
-
-#: backend="auto" prefers C up to this many parameters, NumPy above, by dtype (module docstring).
-AUTO_C_MAX_PARAMETERS = {"float32": 10_000, "float64": 5_000}
 
 #: Examples whose activations the vector-form kernel keeps at once (module docstring); 8, 16
 #: and 32 measured within noise of each other on digits, 16 keeps a block's work in L1.
@@ -228,19 +145,8 @@ class CCodePrinter(C99CodePrinter):
         return self.literal(float(sp.pi))  # M_PI is not C99
 
 
-def preferred_backends(program: Program, backends: tuple[str, ...]) -> list[str]:
-    """The built backends, fastest first: what ``import <name>`` and ``backend="auto"`` take.
-
-    C first while a network has at most :data:`AUTO_C_MAX_PARAMETERS` parameters, NumPy first
-    above (see the module docstring for the measurements behind the rule).
-    """
-    limit = AUTO_C_MAX_PARAMETERS[program.spec.dtype]
-    order = ("c", "numpy") if program.spec.n_parameters <= limit else ("numpy", "c")
-    return [b for b in order if b in backends]
-
-
-def emit_c(program: Program, initial: np.ndarray, gradients: Gradients) -> dict[str, bytes]:
-    """``<name>.h``, ``<name>.c``, ``c_backend.c`` and ``c_backend.py`` for ``program``.
+def emit_c(program: Program, initial: np.ndarray) -> dict[str, bytes]:
+    """``<name>.h``, ``<name>.c``, ``c_backend.c`` and ``c_backend.py`` for ``program`` (its C form).
 
     The package must also hold the NumPy module (``numpy_backend.py``), whose constants and
     FORMULAS the C module re-exports.
@@ -248,8 +154,6 @@ def emit_c(program: Program, initial: np.ndarray, gradients: Gradients) -> dict[
     spec = program.spec
     if not _PARAMETER_NAME.fullmatch(spec.name):
         raise InternalError(f"spec name {spec.name!r} is not a C identifier")
-    if isinstance(program, ScalarProgram) and spec.n_parameters > C_SCALAR_MAX:
-        program = optimize(gradients, "vector")
     printer = CCodePrinter(spec.dtype)
     try:
         if isinstance(program, ScalarProgram):
@@ -299,39 +203,16 @@ def emit_c(program: Program, initial: np.ndarray, gradients: Gradients) -> dict[
 
 
 def _optimizer_context(spec, printer: CCodePrinter) -> dict[str, Any]:
-    """The optimizer's rule and constants as C literals, computed as the NumPy backend computes them.
-
-    Derived constants (1 - dampening, 1 - alpha, 1 - beta, lr * weight_decay) are taken in Python
-    double, as the NumPy module's literals are, so both backends round alike.  The state layout
-    is the NumPy module's STATE_LAYOUT.
-    """
-    from ..numpy import OPTIMIZER_DOCS, state_layout
-
+    """The optimizer's rule and its constants (:meth:`Optimizer.constants`) as C literals."""
     opt = spec.optimizer
-    if opt.name not in OPTIMIZER_DOCS:  # the name becomes a C string: only the known ones
-        raise InternalError(f"the C emitter got an unknown optimizer {opt.name!r}")
-    layout = state_layout(spec)
-    literal = printer.literal
-    constants: dict[str, str | None] = dict.fromkeys(
-        ("one_minus_dampening", "alpha", "one_minus_alpha", "beta1", "one_minus_beta1", "beta2",
-         "one_minus_beta2", "eps", "decoupled_decay"))
-    constants.update(weight_decay=literal(opt.weight_decay) if opt.weight_decay else None,
-                     momentum=literal(opt.momentum) if opt.momentum else None)
-    if opt.name == "sgd":
-        constants["one_minus_dampening"] = literal(1 - opt.dampening)
-    elif opt.name == "rmsprop":
-        constants.update(alpha=literal(opt.alpha), one_minus_alpha=literal(1 - opt.alpha), eps=literal(opt.eps))
-    else:
-        constants.update(beta1=literal(opt.beta1), one_minus_beta1=literal(1 - opt.beta1),
-                         beta2=literal(opt.beta2), one_minus_beta2=literal(1 - opt.beta2), eps=literal(opt.eps))
-        if opt.name == "adamw":
-            constants["weight_decay"] = None  # decoupled: theta *= 1 - lr * weight_decay instead
-            constants["decoupled_decay"] = literal(opt.learning_rate * opt.weight_decay)
+    layout = opt.state_layout(spec.n_parameters)
+    constants = {name: printer.literal(value) if value is not None else None
+                 for name, value in opt.constants().items()}
     return {
         "name": opt.name,
         "stateful": opt.stateful,
         "nesterov": opt.nesterov,
-        "doc": OPTIMIZER_DOCS[opt.name],
+        "doc": opt.rule.doc,
         "state_layout": layout,
         "state_size": sum(length for _, _, length in layout),
         **constants,
@@ -364,21 +245,15 @@ def _trainable_runs(spec) -> list[tuple[int, int]]:
 
 def _parameter_name_table(program: Program) -> dict[str, Any]:
     """How ``<name>_parameter_name`` finds a name: a table of the names, or, for a layer whose
-    names symgrad generated, the pattern W{k}_{j}_{i} / b{k}_{j} filled in at run time."""
-    from ..numpy import name_groups
-
+    names symgrad generated, its head (W{k} or b{k}) and the indices filled in at run time."""
     spec = program.spec
     groups = []
     offset = 0
-    for group in name_groups(spec):
-        if "pattern" in group:
+    for group in name_groups(spec.layers):
+        if "head" in group:
             loops = group["loops"]
             count = int(np.prod([n for _, n in loops]))
-            # W{k}_{j}_{i} -> the letter and layer number before the indices
-            head = group["pattern"].split("_{")[0]
-            if not _PARAMETER_NAME.fullmatch(head):
-                raise InternalError(f"unexpected name pattern {group['pattern']!r}")
-            groups.append({"start": offset, "stop": offset + count, "head": head,
+            groups.append({"start": offset, "stop": offset + count, "head": group["head"],
                            "inner": loops[1][1] if len(loops) == 2 else 0})
         else:
             names = group["names"]
@@ -399,7 +274,7 @@ def _scalar_context(program: ScalarProgram, printer: CCodePrinter) -> dict[str, 
         products = [printer.doprint(delta) if dnet_dp == 1 else f"{printer.doprint(delta)}*{printer.doprint(dnet_dp)}"
                     for delta, dnet_dp in entry.terms]
         gradient.append({"index": entry.index, "name": entry.name,
-                         "local": "dE_" + printer.doprint(program.parameters[entry.index]),
+                         "local": gradient_local(printer.doprint(program.parameters[entry.index])),
                          "expr": " + ".join(products) if products else printer.literal(0)})
     statements = sum(len(b.assignments) for b in program.forward + program.backward) + len(gradient)
     return {

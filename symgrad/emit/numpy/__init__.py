@@ -16,10 +16,10 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ... import rules
 from ...errors import InternalError
-from ...formulas import formula_texts, layer_formula_templates
-from ...gradients import A, LOGP, T, Z, Gradients
+from ...layout import name_groups
+from ...naming import code_name
 from ...program import Program, ScalarProgram, VectorProgram
-from ...spec import BIAS_NAME, WEIGHT_NAME, Spec
+from ...rules import A, LOGP, T, Z
 from .. import output_rules, provenance, scalar_names, template_environment
 
 #: Above this many parameters the initial values go to initial.npy instead of the source.
@@ -82,7 +82,7 @@ class NumPyCodePrinter(NumPyPrinter):
         return text
 
 
-def emit_numpy(program: Program, initial: np.ndarray, gradients: Gradients) -> dict[str, bytes]:
+def emit_numpy(program: Program, initial: np.ndarray) -> dict[str, bytes]:
     """``numpy_backend.py`` (and ``initial.npy`` for large networks) for ``program``."""
     spec = program.spec
     dtype = np.dtype(spec.dtype)
@@ -93,89 +93,40 @@ def emit_numpy(program: Program, initial: np.ndarray, gradients: Gradients) -> d
     printer = NumPyCodePrinter()
     if isinstance(program, ScalarProgram):
         body = _scalar_context(program, printer)
-        formulas = {"kind": "table", "texts": formula_texts(gradients)}
     elif isinstance(program, VectorProgram):
         body = _vector_context(program, printer)
-        formulas = {"kind": "layers", "layers": layer_formula_templates(gradients)}
     else:
         raise InternalError(f"the NumPy emitter got a {type(program).__name__}")
     frozen = set(spec.frozen)
+    layout = spec.optimizer.state_layout(spec.n_parameters)
     context = {
         "meta": provenance(program),
         "spec": spec,
         "dtype": spec.dtype,
         "parameter_names": spec.parameter_names,
-        "name_groups": name_groups(spec),
+        "name_groups": name_groups(spec.layers),
         "frozen": spec.frozen,
         "trainable_mask": [0 if name in frozen else 1 for name in spec.parameter_names] if frozen else None,
         "initial": [repr(float(v)) for v in initial.astype(dtype)] if inline else None,
         "opt": spec.optimizer,
-        "plain_sgd": spec.optimizer.name == "sgd" and not spec.optimizer.momentum and not spec.optimizer.weight_decay,
+        "constants": spec.optimizer.constants(),
+        "plain_sgd": spec.optimizer.plain,
         "penalties": [{"start": a, "stop": b, "l1": l1, "l2": l2, "layer": k + 1}
                       for a, b, l1, l2, k in spec.penalized_slices()],
-        "optimizer_options": optimizer_options(spec),
-        "optimizer_doc": OPTIMIZER_DOCS[spec.optimizer.name],
-        "state_layout": state_layout(spec),
-        "state_size": sum(length for _, _, length in state_layout(spec)),
+        "optimizer_options": spec.optimizer.option_values(),
+        "optimizer_doc": spec.optimizer.rule.doc,
+        "state_layout": layout,
+        "state_size": sum(length for _, _, length in layout),
         "mean": spec.loss.reduction == "mean",
         "helpers": sorted(printer.helpers),
-        "formulas": formulas,
+        "formulas": {"kind": program.formulas.kind, "texts": dict(program.formulas.texts),
+                     "layers": program.formulas.layers},
+        # each layer's inputs as FORMULAS names them: the network's inputs, then the units' outputs
+        "formula_inputs": [spec.inputs] + [[code_name("out", u) for u in layer.units] for layer in spec.layers[:-1]],
         **body,
     }
     files["numpy_backend.py"] = _TEMPLATES.get_template("module.py.jinja").render(context).encode()
     return files
-
-
-#: The rule each generated update follows, and where it is documented.
-OPTIMIZER_DOCS = {
-    "sgd": "SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): "
-           "https://pytorch.org/docs/stable/generated/torch.optim.SGD.html",
-    "rmsprop": "RMSprop as torch.optim.RMSprop (alpha, eps, momentum, weight_decay; not centered): "
-               "https://pytorch.org/docs/stable/generated/torch.optim.RMSprop.html",
-    "adam": "Adam with bias correction as torch.optim.Adam (betas, eps, weight_decay added to the gradient): "
-            "https://pytorch.org/docs/stable/generated/torch.optim.Adam.html",
-    "adamw": "AdamW as torch.optim.AdamW (decoupled weight decay, theta *= 1 - lr*weight_decay first): "
-             "https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html",
-}
-
-
-def optimizer_options(spec: Spec) -> list[tuple[str, object]]:
-    """The optimizer's options as the spec resolved them, for OPTIMIZER_OPTIONS."""
-    from ...schema import OPTIMIZER_OPTIONS
-
-    opt = spec.optimizer
-    values = {"momentum": opt.momentum, "dampening": opt.dampening, "nesterov": opt.nesterov,
-              "weight_decay": opt.weight_decay, "alpha": opt.alpha, "eps": opt.eps,
-              "betas": (opt.beta1, opt.beta2)}
-    return [(key, values[key]) for key in OPTIMIZER_OPTIONS[opt.name]]
-
-
-def state_layout(spec: Spec) -> list[tuple[str, int, int]]:
-    """The optimizer state array's parts: (PyTorch's name, first index, length); empty for plain SGD."""
-    opt, n = spec.optimizer, spec.n_parameters
-    if not opt.stateful:
-        return []
-    parts = {"sgd": ["momentum_buffer"], "rmsprop": ["square_avg"] + (["momentum_buffer"] if opt.momentum else []),
-             "adam": ["exp_avg", "exp_avg_sq"], "adamw": ["exp_avg", "exp_avg_sq"]}[opt.name]
-    return [("step", 0, 1)] + [(name, 1 + k * n, n) for k, name in enumerate(parts)]
-
-
-def name_groups(spec: Spec) -> list[dict[str, Any]]:
-    """PARAMETER_NAMES in runs: names the spec generated become one comprehension per layer,
-    so a 784-256-10 module does not spell out 203,530 strings.  Names from the spec stay literal."""
-    groups: list[dict[str, Any]] = []
-    for k, layer in enumerate(spec.layers, start=1):
-        weights = WEIGHT_NAME.format(k=k, j="{j}", i="{i}")
-        if all(name == weights.format(j=j, i=i) for j, row in enumerate(layer.weights) for i, name in enumerate(row)):
-            groups.append({"pattern": weights, "loops": [("j", layer.n_out), ("i", layer.n_in)]})
-        else:
-            groups.append({"names": [name for row in layer.weights for name in row]})
-        biases = BIAS_NAME.format(k=k, j="{j}")
-        if layer.bias_mode == "per_unit" and all(name == biases.format(j=j) for j, name in enumerate(layer.biases)):
-            groups.append({"pattern": biases, "loops": [("j", layer.n_out)]})
-        elif layer.biases:
-            groups.append({"names": list(layer.biases)})
-    return groups
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -201,8 +152,33 @@ def _scalar_context(program: ScalarProgram, printer: NumPyCodePrinter) -> dict[s
     return {
         "form": "scalar",
         **scalar_names(program, printer),
+        **_broadcast_constants(program, printer),
         "gradient": gradient_lines,
     }
+
+
+def _broadcast_constants(program: ScalarProgram, printer: NumPyCodePrinter) -> dict[str, Any]:
+    """The forward and backward blocks and the loss, where a value that does not depend on the
+    example (a constant activation, a zero derivative) is made a column like every other value,
+    so that sums over the batch count it once per example."""
+    per_example = set(program.inputs) | set(program.targets)
+
+    def column(target: sp.Symbol | None, expr: sp.Expr) -> str:
+        text = printer.doprint(expr)
+        if expr.free_symbols & per_example:
+            per_example.add(target)
+            return text
+        per_example.add(target)
+        return f"np.full(X.shape[0], {text}, dtype=DTYPE)"
+
+    def blocks(parts):
+        return [{"title": block.title,
+                 "lines": [{"target": printer.doprint(a.target), "expr": column(a.target, a.expr), "comment": a.comment}
+                           for a in block.assignments]}
+                for block in parts]
+
+    forward = blocks(program.forward)
+    return {"forward": forward, "loss": column(None, program.loss.expr), "backward": blocks(program.backward)}
 
 
 def _vector_context(program: VectorProgram, printer: NumPyCodePrinter) -> dict[str, Any]:
@@ -220,14 +196,26 @@ def _vector_context(program: VectorProgram, printer: NumPyCodePrinter) -> dict[s
             "w_stop": plan.bias_offset,
             "bias_mode": plan.bias_mode,
             "b_start": plan.bias_offset,
-            "b_stop": plan.bias_offset + {"per_unit": plan.n_out, "shared": 1, "none": 0}[plan.bias_mode],
+            "b_stop": plan.bias_stop,
             "input": "X" if plan.index == 0 else f"a{plan.index}",
             "activation": rule.activation,
             "units": ", ".join(plan.units[:4]) + (", ..." if len(plan.units) > 4 else ""),
-            "forward": local.doprint(rule.forward) if rule.forward is not None else None,
+            "forward": _elementwise(local, rule.forward, f"z{k}"),
             "derivative": local.doprint(rule.derivative) if rule.derivative is not None else None,
         }
         layer.update(output_rules(rule, local))
+        for key in ("loss", "delta", "softmax_h"):  # a constant must still be one value per example and unit
+            expr = getattr(rule, key)
+            if layer.get(key) is not None and expr is not None and not expr.free_symbols:
+                layer[key] = _elementwise(local, expr, f"z{k}")
         printer.helpers |= local.helpers
         layers.append(layer)
     return {"form": "vector", "layers": layers}
+
+
+def _elementwise(printer: NumPyCodePrinter, expr: sp.Expr | None, like: str) -> str | None:
+    """An elementwise rule as NumPy; a constant one (``{"expr": "3"}``) as an array shaped like ``like``."""
+    if expr is None:
+        return None
+    text = printer.doprint(expr)
+    return text if expr.free_symbols else f"np.full_like({like}, {text})"
