@@ -58,9 +58,9 @@ class _GraphTarget:
         names = [name for name, _ in args]
         if operation == "softplus":  # relu(x) + log(1 + exp(-|x|)): no overflow, and both dtypes everywhere
             x = names[0]
-            tail = self.node("Log", [self.node("Add", [self.constant(1.0)[0],
-                                                       self.node("Exp", [self.node("Neg", [self.node("Abs", [x])[0]])[0]])[0]])[0]])
-            return self.node("Add", [self.node("Relu", [x])[0], tail[0]])
+            decay = self.node("Exp", [self.node("Neg", [self.node("Abs", [x])[0]])[0]])[0]
+            tail = self.node("Log", [self.node("Add", [self.constant(1.0)[0], decay])[0]])[0]
+            return self.node("Add", [self.node("Relu", [x])[0], tail])
         if operation == "leaky_relu":  # x > 0 ? x : slope*x; LeakyRelu's alpha attribute is only a float32
             x, slope = names
             positive = self.node("Greater", [x, self.constant(0.0)[0]])[0]

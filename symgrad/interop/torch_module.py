@@ -95,7 +95,8 @@ def _module_class(torch: Any) -> type:
             for parameter in spec.parameters:
                 layer = spec.layers[parameter.layer]
                 if parameter.kind == "weight":
-                    key, shape, where = f"weight_{parameter.layer}", (layer.n_out, layer.n_in), (parameter.j, parameter.i)
+                    key, where = f"weight_{parameter.layer}", (parameter.j, parameter.i)
+                    shape = (layer.n_out, layer.n_in)
                 elif layer.bias_mode == "shared":
                     key, shape, where = f"bias_{parameter.layer}", (), ()
                 else:
@@ -182,7 +183,8 @@ def from_torch(spec: Any, module: Any) -> np.ndarray:
             for where, index, _ in entries:
                 theta[index] = values[where]
         return theta.astype(resolved.dtype)
-    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)] if isinstance(module, torch.nn.Module) else []
+    modules = module.modules() if isinstance(module, torch.nn.Module) else ()
+    linears = [m for m in modules if isinstance(m, torch.nn.Linear)]
     if len(linears) != len(resolved.layers):
         raise SpecError("from_torch", f"the module has {len(linears)} Linear layer(s), the spec {len(resolved.layers)}",
                         "pass a module made by symgrad.to_torch, or a Sequential of one Linear per layer")
@@ -193,9 +195,12 @@ def from_torch(spec: Any, module: Any) -> np.ndarray:
         if (linear.bias is None) != (layer.bias_mode == "none") or layer.bias_mode == "shared":
             raise SpecError(f"$.layers[{k}].bias", f'Linear layer {k} cannot hold a "{layer.bias_mode}" bias',
                             "use per_unit biases with Linear(bias=True), none with Linear(bias=False)")
-    arrays = [(linear.weight.detach().cpu().numpy(), None if linear.bias is None else linear.bias.detach().cpu().numpy())
-              for linear in linears]
+    def numpy(tensor: Any) -> np.ndarray | None:
+        return None if tensor is None else tensor.detach().cpu().numpy()
+
+    arrays = [(numpy(linear.weight), numpy(linear.bias)) for linear in linears]
     for parameter in resolved.parameters:
         weights, biases = arrays[parameter.layer]
-        theta[parameter.index] = weights[parameter.j, parameter.i] if parameter.kind == "weight" else biases[parameter.j]
+        is_weight = parameter.kind == "weight"
+        theta[parameter.index] = weights[parameter.j, parameter.i] if is_weight else biases[parameter.j]
     return theta.astype(resolved.dtype)
