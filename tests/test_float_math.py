@@ -52,8 +52,9 @@ def test_special_values() -> None:
 def _object_bits(cc: list[str], flags: list[str], folder: Path) -> bytes:
     """Every function's results on a fixed grid, from a harness built with ``flags``."""
     source = folder / "bits.c"
-    names = list(check.BOUNDS)
-    calls = " ".join(f"y = {name}(x); fwrite(&y, sizeof y, 1, stdout);" for name in names)
+    calls = " ".join(f"y = {name}(x); fwrite(&y, sizeof y, 1, stdout);" for name in check.UNARY)
+    calls += " y = sg_powf(x, 1.5f); fwrite(&y, sizeof y, 1, stdout); y = sg_powf(0.999f, (float)(i + 4001));"
+    calls += " fwrite(&y, sizeof y, 1, stdout);"
     source.write_text(f'#include <stdio.h>\n#include "{check.HEADER}"\nint main(void) {{ int i; float x, y; '
                       f"for (i = -4000; i <= 4000; i++) {{ x = (float)i * 0.00731f; {calls} }} return 0; }}\n")
     binary = folder / f"bits{len(list(folder.iterdir()))}"
@@ -74,7 +75,8 @@ def test_the_same_bits_at_every_optimization_level(tmp_path: Path) -> None:
 def test_cortex_m4f_object_calls_no_double_routine(tmp_path: Path) -> None:
     source = tmp_path / "m4.c"
     source.write_text(f'#include "{check.HEADER}"\n' + "".join(
-        f"float use_{name}(float x) {{ return {name}(x); }}\n" for name in check.BOUNDS))
+        f"float use_{name}(float x) {{ return {name}(x); }}\n" for name in check.UNARY)
+        + "float use_sg_powf(float x, float y) { return sg_powf(x, y); }\n")
     obj = tmp_path / "m4.o"
     subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
                     *check.STRICT_FLAGS, "-c", str(source), "-o", str(obj)], check=True)

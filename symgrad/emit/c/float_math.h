@@ -160,3 +160,35 @@ static float sg_softplusf(float x)
     float a = x < 0 ? -x : x;
     return (x > 0 ? x : 0.0f) + sg_log1pf(sg_expf(-a));
 }
+
+/* x**y.  A small integer y (|y| <= 8) by repeated multiplication (a few ulp); otherwise
+ * e**(y log|x|) (its error grows with |y log|x||: under 20 ulp while that is below 10, e.g. the
+ * optimizers' beta**step), with the sign of x for an odd integer y; NaN for x < 0 and a
+ * non-integer y. */
+static float sg_powf(float x, float y)
+{
+    const float a = y < 0 ? -y : y, m = x < 0 ? -x : x;
+    const int integer = a < 16777216.0f && (float)(long)a == a;
+    const int odd = integer && ((long)a & 1) != 0;
+    float result = 1.0f, base = x;
+    long k;
+    if (y == 0)
+        return 1.0f;
+    if (x != x || y != y)
+        return x + y;
+    if (integer && a <= 8.0f) {
+        for (k = (long)a; k > 0; k >>= 1) {
+            if (k & 1)
+                result *= base;
+            base *= base;
+        }
+        return y < 0 ? 1.0f / result : result;
+    }
+    if (x < 0 && !integer)
+        return (x - x) / (x - x);
+    if (m == 0)
+        result = y > 0 ? 0.0f : 1.0f / 0.0f;
+    else
+        result = sg_expf(y * sg_logf(m));
+    return x < 0 && odd ? -result : result;
+}
