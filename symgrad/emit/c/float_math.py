@@ -18,8 +18,9 @@ HEADER = Path(__file__).with_name("float_math.h")
 REPLACES = {"exp": "sg_expf", "log": "sg_logf", "log1p": "sg_log1pf", "tanh": "sg_tanhf", "erf": "sg_erff",
             "pow": "sg_powf"}
 
-_DEFINITION = re.compile(r"^(?:/\*(?:[^*]|\*(?!/))*\*/\n)?static [a-z0-9_]+ (sg_[a-z0-9_]+)\((?:[^\n]*}\n|.*?^}\n)",
-                         re.M | re.S)
+#: a function with the comment above it: one line, or up to the closing brace in column 0
+_DEFINITION = re.compile(r"^(?:/\*(?:[^*]|\*(?!/))*\*/\n)?static (?:inline )?[a-z0-9_]+ (sg_[a-z0-9_]+)\("
+                         r"(?:[^\n]*}\n|.*?^}\n)", re.M | re.S)
 _CALL = re.compile(r"\b(sg_[a-z0-9_]+)\(")
 
 
