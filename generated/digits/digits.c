@@ -31,14 +31,27 @@ static float sg_pow2f(int k)
     return sg_bits_to_float((uint32_t)1 << (k + 149));
 }
 
-/* e**x: x = k ln2 + r with |r| <= ln2/2 (ln2 split so that k*LN2_HI is exact), then a degree-7
- * Taylor polynomial for e**r - 1 (remainder below 5e-9) and a scaling by 2**k in two steps. */
-static float sg_expf(float x)
+/* e**x as 2**k e**r, for k = round(x/ln2) in [-126, 127] (|x| <= 87): no special cases and no
+ * branches, so a loop of it (tanh's) vectorizes.  *k_out receives k. */
+static inline float sg_expf_reduced(float x, int *k_out)
 {
     const float LN2_HI = 0.693145751953125f;          /* 12 significant bits: k*LN2_HI is exact */
     const float LN2_LO = 1.428606765330187e-06f;      /* ln2 - LN2_HI */
     const float LOG2E = 1.44269504088896341f;
-    float r, p, k_real;
+    const float k_real = x * LOG2E;
+    const int k = (int)(k_real < 0 ? k_real - 0.5f : k_real + 0.5f);
+    const float r = (x - (float)k * LN2_HI) - (float)k * LN2_LO;
+    const float p = r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720
+        + r * (1.0f / 5040)))))));
+    *k_out = k;
+    return 1.0f + p;
+}
+
+/* e**x: x = k ln2 + r with |r| <= ln2/2 (ln2 split so that k*LN2_HI is exact), then a degree-7
+ * Taylor polynomial for e**r - 1 (remainder below 5e-9) and a scaling by 2**k in two steps. */
+static float sg_expf(float x)
+{
+    float p;
     int k;
     if (x != x)
         return x;
@@ -46,12 +59,7 @@ static float sg_expf(float x)
         return 1.0f / 0.0f;
     if (x < -103.972084f)
         return 0.0f;
-    k_real = x * LOG2E;
-    k = (int)(k_real < 0 ? k_real - 0.5f : k_real + 0.5f);
-    r = (x - (float)k * LN2_HI) - (float)k * LN2_LO;
-    p = r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720
-        + r * (1.0f / 5040)))))));
-    p = 1.0f + p;
+    p = sg_expf_reduced(x, &k);
     if (k > 127)
         return p * sg_pow2f(127) * sg_pow2f(k - 127);
     if (k < -126)
@@ -60,7 +68,7 @@ static float sg_expf(float x)
 }
 
 /* e**x - 1 for 0 <= x <= 1.2, where every Taylor term is positive (no cancellation). */
-static float sg_expm1f_small(float x)
+static inline float sg_expm1f_small(float x)
 {
     return x * (1.0f + x * (1.0f / 2 + x * (1.0f / 6 + x * (1.0f / 24 + x * (1.0f / 120 + x * (1.0f / 720
         + x * (1.0f / 5040 + x * (1.0f / 40320 + x * (1.0f / 362880 + x * (1.0f / 3628800
@@ -101,20 +109,19 @@ static float sg_logf(float x)
     return (float)e * LN2_HI + ((float)e * LN2_LO + (2.0f * s + 2.0f * s * series));
 }
 
-/* tanh(x): e/(e + 2) with e = expm1(2|x|) below 0.55, 1 - 2/(e**(2|x|) + 1) above, 1 past 9.1. */
-static float sg_tanhf(float x)
+/* tanh(x): e/(e + 2) with e = expm1(2|x|) below 0.55, 1 - 2/(e**(2|x|) + 1) above, 1 past 9.1.
+ * Both forms are computed and one is selected, without branches, so a loop of it vectorizes. */
+static inline float sg_tanhf(float x)
 {
-    float a = x < 0 ? -x : x, t;
-    if (x != x)
-        return x;
-    if (a > 9.1f)
-        t = 1.0f;
-    else if (a < 0.55f) {
-        float e = sg_expm1f_small(2.0f * a);
-        t = e / (e + 2.0f);
-    } else
-        t = 1.0f - 2.0f / (sg_expf(2.0f * a) + 1.0f);
-    return x < 0 ? -t : t;
+    const float a = x < 0 ? -x : x;
+    const float c = a > 9.1f || a != a ? 9.1f : a;   /* NaN: any number, the result is x below */
+    const float e = sg_expm1f_small(2.0f * c);
+    const float small = e / (e + 2.0f);
+    int k;
+    const float large = 1.0f - 2.0f / (sg_expf_reduced(2.0f * c, &k) * sg_bits_to_float((uint32_t)(k + 127) << 23)
+                                       + 1.0f);
+    const float t = a > 9.1f ? 1.0f : (c < 0.55f ? small : large);
+    return x != x ? x : (x < 0 ? -t : t);
 }
 
 
