@@ -102,17 +102,34 @@ def test_a_mutated_kernel_fails_the_self_test_naming_the_first_difference(reques
     assert "FAIL: parameter " in result.stdout and "differs" in result.stdout
 
 
-def test_a_mutated_golden_file_fails_the_self_test(mazur_package, tmp_path):
+@pytest.mark.parametrize("package, first_name", [("digits_package", "W1_0_0"), ("mazur_package", "w1")],
+                         ids=["float32", "float64"])
+def test_a_mutated_golden_file_fails_the_self_test(request, package, first_name, tmp_path):
     folder = tmp_path / "mutated"
-    shutil.copytree(mazur_package, folder)
+    shutil.copytree(request.getfixturevalue(package), folder)
     golden = folder / "selftest_expected.h"
     text = golden.read_text()
-    first = re.search(r"EXPECTED_THETA\[[^]]*\] = \{\s*0x([0-9a-f]+)ULL", text)
-    bits = int(first.group(1), 16) ^ 1  # the last bit of w1
-    golden.write_text(text[:first.start(1)] + f"{bits:016x}" + text[first.end(1):])
+    first = re.search(r"EXPECTED_THETA\[[^]]*\] = \{\s*0x([0-9a-f]+)UL", text)
+    bits = int(first.group(1), 16) ^ 1  # the last bit of the first parameter
+    golden.write_text(text[:first.start(1)] + f"{bits:0{len(first.group(1))}x}" + text[first.end(1):])
     result = _make_test(folder)
     assert result.returncode != 0
-    assert "FAIL: parameter w1 (index 0)" in result.stdout
+    assert f"FAIL: parameter {first_name} (index 0)" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("arm-none-eabi-nm") is None,
+                    reason="arm-none-eabi-gcc is not installed (Debian package gcc-arm-none-eabi)")
+def test_make_objects_cross_compiles_for_a_cortex_m4f_without_double_routines(digits_package, tmp_path):
+    folder = tmp_path / "m4"
+    shutil.copytree(digits_package, folder)
+    flags = "-O2 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
+    result = subprocess.run(["make", "-s", "-C", str(folder), "CC=arm-none-eabi-gcc", f"CFLAGS={flags}", "objects"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for obj in ("digits.o", "digits_init.o"):
+        undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(folder / obj)], capture_output=True, text=True,
+                                   check=True).stdout.split()
+        assert {word for word in undefined if word != "U"} <= {"memset", "memcpy", "sqrtf", "fabsf"}, undefined
 
 
 def test_export_prints_the_budget_and_the_header_repeats_it(capsys, tmp_path):
