@@ -62,6 +62,11 @@ def test_make_test_builds_and_passes_the_self_test(request, package):
     assert result.stdout.startswith("ok"), result.stdout
     assert "-ffp-contract=off" in (folder / "Makefile").read_text()
     assert "-ffp-contract=off" in (folder / "CMakeLists.txt").read_text()
+    strict = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion", "-Wfloat-conversion"]
+    for source in ("selftest.c", "example.c", f"{folder.name.split('_')[0]}_init.c"):
+        built = subprocess.run([*compiler.compiler(), *strict, "-c", str(folder / source), "-o", "/dev/null"],
+                               capture_output=True, text=True)
+        assert built.returncode == 0, f"{source}: {built.stderr}"
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("ctest") is None, reason="cmake is not installed")
