@@ -144,7 +144,7 @@ def generator_digest() -> str:
         relative = path.relative_to(root)
         if relative.parts[0] in _NOT_GENERATORS:  # they never touch what a build writes
             continue
-        if path.suffix in (".py", ".jinja") and "__pycache__" not in path.parts:
+        if path.suffix in (".py", ".jinja", ".h") and "__pycache__" not in path.parts:  # .h: float_math.h
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -152,6 +152,18 @@ def _parser() -> argparse.ArgumentParser:
     exercise.add_argument("--format", default="md", choices=("md", "html"), help="Markdown or HTML (default md)")
     exercise.add_argument("--digits", type=int, default=6, help="significant digits of the answers (default 6)")
 
+    from .export import TARGETS
+
+    export = commands.add_parser("export", help="write a self-contained package for another platform "
+                                 "(--target c: a C99 package for a microcontroller, with a self-test)")
+    export.add_argument("spec", help="the spec's JSON file")
+    export.add_argument("--target", required=True, choices=tuple(TARGETS),
+                        help="; ".join(f"{name}: {description}" for name, (_, description) in TARGETS.items()))
+    export.add_argument("--out", required=True, metavar="DIR",
+                        help="the folder to write (created when missing; refused when it holds other files)")
+    export.add_argument("--init", metavar="THETA.npz",
+                        help="start from these parameters (what train --save writes) instead of the spec's")
+
     schema = commands.add_parser("schema", help="print the spec's JSON Schema")
     schema.add_argument("--out", metavar="FILE")
     return parser
@@ -179,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     try:
         return {"build": _build, "formulas": _formulas, "explain": _explain, "train": _train,
-                "check": _check, "exercise": _exercise, "schema": _schema, "sweep": _sweep}[args.command](args)
+                "check": _check, "exercise": _exercise, "schema": _schema, "sweep": _sweep,
+                "export": _export}[args.command](args)
     except SymgradError as error:
         print(f"symgrad: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -271,6 +284,17 @@ def _exercise(args: argparse.Namespace) -> int:
 
     written = write_exercises(args.seed, args.out, count=args.count, format=args.format, digits=args.digits)
     print(f"wrote {len(written)} files to {args.out}: " + ", ".join(path.name for path in written))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .errors import warnings_on_one_line
+    from .export import export
+
+    with warnings_on_one_line():
+        exported = export(args.spec, args.target, args.out, init=args.init)
+    print(f"wrote {len(exported.files)} files to {args.out}: " + ", ".join(sorted(exported.files)))
+    print("\n".join(exported.report))
     return 0
 
 

@@ -80,11 +80,8 @@ def build(source: Source, out: str | Path | None = None, backend: str = "all", f
 def _generate(request: builder.Request, spec: Spec) -> tuple[builder.Request, dict[str, Any]]:
     """model -> differentiate -> optimize -> emit -> build; with ``--backend all``, NumPy alone
     (and a one-line warning) when the C build fails."""
-    from .program import complete, optimize
-
     gradients = analyze(spec).gradients
-    program = optimize(gradients, request.form)
-    program = complete(program, gradients, _formulas(program, gradients))
+    program = lower(gradients, request.form)
     try:
         return request, _emit_and_store(request, spec, program)
     except BuildError as error:
@@ -95,6 +92,14 @@ def _generate(request: builder.Request, spec: Spec) -> tuple[builder.Request, di
                       stacklevel=4)
         request = request.without_c()
         return request, builder.cached(request) or _emit_and_store(request, spec, program)
+
+
+def lower(gradients: "Gradients", form: str = "auto") -> "Program":
+    """differentiate -> optimize: the completed Program the emitters print (FORMULAS and C form attached)."""
+    from .program import complete, optimize
+
+    program = optimize(gradients, form)
+    return complete(program, gradients, _formulas(program, gradients))
 
 
 def _formulas(program: "Program", gradients: "Gradients") -> "Formulas":

@@ -36,22 +36,24 @@ static const mazur_real INITIAL[10] = {0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45,
 
 int main(void)
 {
-    static double losses[10000];
-    mazur_real theta[10], scratch[64], Y[2];
+    static mazur_real losses[10000];
+    mazur_real theta[MAZUR_N_PARAMETERS], scratch[MAZUR_SCRATCH_SIZE(1)], Y[MAZUR_N_OUTPUTS], y[2];
     const mazur_real X[2] = {0.05, 0.10}, T[2] = {0.01, 0.99};
     char name[8];
     double e0, e1;
-    if (mazur_scratch_size() > 64 || mazur_n_parameters() != 10) return 2;
+    if (mazur_scratch_size() != MAZUR_SCRATCH_SIZE(1) || mazur_n_parameters() != 10) return 2;
     if (mazur_parameter_name(5, name, sizeof name) != 2 || strcmp(name, "w5") != 0) return 3;
     if (mazur_parameter_name(10, name, sizeof name) != -1 || !mazur_is_frozen(4) || mazur_is_frozen(5)) return 4;
     if (mazur_state_size() != 0 || mazur_state_part(0, 0, 0) != 0) return 5; /* plain SGD: no state */
     memcpy(theta, INITIAL, sizeof theta);
-    e0 = mazur_step(theta, X, T, 1, 0, 0, scratch);
+    e0 = mazur_step(theta, X, T, 1, 0, MAZUR_LEARNING_RATE, 0, scratch);
     e1 = mazur_loss(theta, X, T, 1, 0, scratch);
     printf("%.17g %.17g %.17g %.17g\n", e0, (double)theta[5], (double)theta[0], e1);
     memcpy(theta, INITIAL, sizeof theta);
-    mazur_train(theta, X, T, 1, 10000, 1, 0, losses, 0, scratch);
+    mazur_train(theta, X, T, 1, 10000, 1, 0, 0, losses, 0, scratch);
     mazur_forward(theta, X, 1, Y, scratch);
+    mazur_predict(theta, X, y, 0);
+    if (memcmp(y, Y, sizeof y) != 0) return 6;
     printf("%.17g %.17g %.17g %.17g\n", mazur_loss(theta, X, T, 1, 0, scratch), (double)Y[0], (double)Y[1],
            losses[9999]);
     return 0;
@@ -229,6 +231,14 @@ calls += [
      [theta, X, T, 2, None, np.zeros((1, 5), dtype=np.dtype("long"))], {}, ValueError, "orders"),
     ("kernel.train(orders float)", kernel.train, [theta, X, T, 1, None, np.zeros((1, 5))], {}, TypeError, "orders"),
     ("kernel.train(orders list)", kernel.train, [theta, X, T, 1, None, [[0, 1, 2, 3, 4]]], {}, TypeError, "orders"),
+    ("kernel.train(rates wrong length)", kernel.train, [theta, X, T, 2], {"learning_rates": np.ones(3, m.DTYPE)},
+     ValueError, "learning_rates"),
+    ("kernel.train(rates wrong dtype)", kernel.train, [theta, X, T, 1], {"learning_rates": np.ones(1, np.int64)},
+     TypeError, "learning_rates"),
+    ("kernel.train(rates list)", kernel.train, [theta, X, T, 1], {"learning_rates": [0.1]}, TypeError,
+     "learning_rates"),
+    ("kernel.train(rates 2-D)", kernel.train, [theta, X, T, 1], {"learning_rates": np.ones((1, 1), m.DTYPE)},
+     ValueError, "learning_rates"),
 ]
 
 failures, count = [], 0

@@ -346,7 +346,7 @@ DRIVER = r"""
 int main(void)
 {
     NAME_real theta[P], state[S], scratch[1024], X[6 * 3], T[6 * 2];
-    double losses[25];
+    NAME_real losses[25];
     long k, start = -1, length = -1;
     const char *part;
     if (NAME_state_size() != S || NAME_scratch_size() > 1024) return 2;
@@ -358,8 +358,8 @@ int main(void)
     if (fread(theta, sizeof theta, 1, stdin) != 1 || fread(X, sizeof X, 1, stdin) != 1
         || fread(T, sizeof T, 1, stdin) != 1) return 4;
     memset(state, 0, sizeof state);
-    for (k = 0; k < 75; ++k) NAME_step(theta, X, T, 6, 0, state, scratch);
-    NAME_train(theta, X, T, 6, 25, 4, 0, losses, state, scratch);
+    for (k = 0; k < 75; ++k) NAME_step(theta, X, T, 6, 0, NAME_learning_rate(), state, scratch);
+    NAME_train(theta, X, T, 6, 25, 4, 0, 0, losses, state, scratch);
     fwrite(theta, sizeof theta, 1, stdout);
     fwrite(state, sizeof state, 1, stdout);
     return 0;
@@ -377,8 +377,9 @@ def test_standalone_stateful_kernel_compiles_strictly_and_runs(tmp_path, dtype):
     module = symgrad.load(spec, out=tmp_path, backend="c", form="vector")
     numpy_module = reference_numpy(module)
     kernel = (package / f"{spec['name']}.c").read_text()
+    float_math = ["#include <stdint.h>", "#include <string.h>"] if dtype == "float32" else []  # memcpy of bits
     assert [line for line in kernel.splitlines() if line.startswith("#include")] == [
-        "#include <math.h>", f'#include "{spec["name"]}.h"']
+        "#include <math.h>", f'#include "{spec["name"]}.h"', *float_math]
     assert "malloc" not in kernel and "Python" not in kernel
     source = (DRIVER.replace("NAME", spec["name"]).replace("[P]", f"[{module.N_PARAMETERS}]")
               .replace("[S]", f"[{module.STATE_SIZE}]").replace("!= S", f"!= {module.STATE_SIZE}"))

@@ -8,22 +8,137 @@
 
 #include "digits.h"
 
+/* -- float-only math (symgrad/emit/c/float_math.h, the functions this kernel calls) ------------ */
+/* Float-only elementary functions for float32 kernels: no double anywhere and no libm, so a
+ * single-precision FPU (Cortex-M4F) never calls a software double routine, and the same source
+ * gives the same bits on every IEEE-754 target compiled without contraction
+ * (-ffp-contract=off).  Accuracy: a few ulp over the ranges a network uses (tools/check_float_math.py
+ * measures it against the C library in double).  Written for this kernel from textbook methods:
+ * Cody-Waite range reduction and Taylor polynomials. */
+
+#include <stdint.h>
+#include <string.h>
+
+static float sg_bits_to_float(uint32_t bits) { float f; memcpy(&f, &bits, sizeof f); return f; }
+
+static uint32_t sg_float_to_bits(float f) { uint32_t bits; memcpy(&bits, &f, sizeof bits); return bits; }
+
+/* 2**k as a float, for -149 <= k <= 127 (subnormal results included). */
+static float sg_pow2f(int k)
+{
+    if (k >= -126)
+        return sg_bits_to_float((uint32_t)(k + 127) << 23);
+    return sg_bits_to_float((uint32_t)1 << (k + 149));
+}
+
+/* e**x as 2**k e**r, for k = round(x/ln2) in [-126, 127] (|x| <= 87): no special cases and no
+ * branches, so a loop of it (tanh's) vectorizes.  *k_out receives k. */
+static inline float sg_expf_reduced(float x, int *k_out)
+{
+    const float LN2_HI = 0.693145751953125f;          /* 12 significant bits: k*LN2_HI is exact */
+    const float LN2_LO = 1.428606765330187e-06f;      /* ln2 - LN2_HI */
+    const float LOG2E = 1.44269504088896341f;
+    const float k_real = x * LOG2E;
+    const int k = (int)(k_real < 0 ? k_real - 0.5f : k_real + 0.5f);
+    const float r = (x - (float)k * LN2_HI) - (float)k * LN2_LO;
+    const float p = r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720
+        + r * (1.0f / 5040)))))));
+    *k_out = k;
+    return 1.0f + p;
+}
+
+/* e**x: x = k ln2 + r with |r| <= ln2/2 (ln2 split so that k*LN2_HI is exact), then a degree-7
+ * Taylor polynomial for e**r - 1 (remainder below 5e-9) and a scaling by 2**k in two steps. */
+static float sg_expf(float x)
+{
+    float p;
+    int k;
+    if (x != x)
+        return x;
+    if (x > 88.7228394f)
+        return 1.0f / 0.0f;
+    if (x < -103.972084f)
+        return 0.0f;
+    p = sg_expf_reduced(x, &k);
+    if (k > 127)
+        return p * sg_pow2f(127) * sg_pow2f(k - 127);
+    if (k < -126)
+        return p * sg_pow2f(k + 64) * sg_pow2f(-64);
+    return p * sg_pow2f(k);
+}
+
+/* e**x - 1 for 0 <= x <= 1.2, where every Taylor term is positive (no cancellation). */
+static inline float sg_expm1f_small(float x)
+{
+    return x * (1.0f + x * (1.0f / 2 + x * (1.0f / 6 + x * (1.0f / 24 + x * (1.0f / 120 + x * (1.0f / 720
+        + x * (1.0f / 5040 + x * (1.0f / 40320 + x * (1.0f / 362880 + x * (1.0f / 3628800
+        + x * (1.0f / 39916800 + x * (1.0f / 479001600))))))))))));
+}
+
+/* log(x): x = 2**e m with sqrt(1/2) <= m < sqrt(2); log m = 2 atanh(s), s = (m - 1)/(m + 1),
+ * |s| < 0.172, as an odd series to s**11 (remainder below 2e-10). */
+static float sg_logf(float x)
+{
+    const float LN2_HI = 0.693145751953125f;
+    const float LN2_LO = 1.428606765330187e-06f;
+    uint32_t bits;
+    int e;
+    float m, f, s, s2, series;
+    if (x != x || x == 1.0f / 0.0f)
+        return x;
+    if (x < 0)
+        return (x - x) / (x - x);              /* NaN */
+    if (x == 0)
+        return -1.0f / 0.0f;
+    e = 0;
+    if (x < 1.17549435e-38f) {                 /* subnormal: scale into the normal range */
+        x *= 16777216.0f;
+        e = -24;
+    }
+    bits = sg_float_to_bits(x);
+    e += (int)(bits >> 23) - 127;
+    m = sg_bits_to_float((bits & 0x007fffffu) | 0x3f800000u);  /* 1 <= m < 2 */
+    if (m > 1.41421356f) {
+        m *= 0.5f;
+        e += 1;
+    }
+    f = m - 1.0f;                               /* exact (Sterbenz) */
+    s = f / (2.0f + f);
+    s2 = s * s;
+    series = s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9 + s2 * (1.0f / 11)))));
+    return (float)e * LN2_HI + ((float)e * LN2_LO + (2.0f * s + 2.0f * s * series));
+}
+
+/* tanh(x): e/(e + 2) with e = expm1(2|x|) below 0.55, 1 - 2/(e**(2|x|) + 1) above, 1 past 9.1.
+ * Both forms are computed and one is selected, without branches, so a loop of it vectorizes. */
+static inline float sg_tanhf(float x)
+{
+    const float a = x < 0 ? -x : x;
+    const float c = a > 9.1f || a != a ? 9.1f : a;   /* NaN: any number, the result is x below */
+    const float e = sg_expm1f_small(2.0f * c);
+    const float small = e / (e + 2.0f);
+    int k;
+    const float large = 1.0f - 2.0f / (sg_expf_reduced(2.0f * c, &k) * sg_bits_to_float((uint32_t)(k + 127) << 23)
+                                       + 1.0f);
+    const float t = a > 9.1f ? 1.0f : (c < 0.55f ? small : large);
+    return x != x ? x : (x < 0 ? -t : t);
+}
+
+
 typedef digits_real real;
 
-enum {
-    N_INPUTS = 64,
-    N_OUTPUTS = 10
-};
-#define N_PARAMETERS 2410L
+#define N_INPUTS DIGITS_N_INPUTS
+#define N_OUTPUTS DIGITS_N_OUTPUTS
+#define N_PARAMETERS DIGITS_N_PARAMETERS
 #define WORK_SIZE 4416L /* reals of per-example work space after the gradient */
-#define LEARNING_RATE 0.2F
-#define STATE_SIZE 2411L /* reals of optimizer state (caller-owned) */
+#define LEARNING_RATE DIGITS_LEARNING_RATE
+#define STATE_SIZE DIGITS_STATE_SIZE /* reals of optimizer state (caller-owned) */
 
 int digits_n_inputs(void) { return N_INPUTS; }
 int digits_n_outputs(void) { return N_OUTPUTS; }
 long digits_n_parameters(void) { return N_PARAMETERS; }
-long digits_scratch_size(void) { return N_PARAMETERS + WORK_SIZE; }
-double digits_learning_rate(void) { return LEARNING_RATE; }
+long digits_scratch_size(void) { return DIGITS_SCRATCH_SIZE(1); }
+real digits_learning_rate(void) { return LEARNING_RATE; }
 long digits_state_size(void) { return STATE_SIZE; }
 
 const char *digits_state_part(int part, long *start, long *length)
@@ -105,27 +220,6 @@ int digits_is_frozen(long index)
 
 /* -- elementwise helpers: the same formulas as the NumPy backend ------------------------------ */
 
-/* tanh of a float, rounded once from double: m = expm1(2|x|) by a Taylor polynomial of
- * expm1(2|x|/32) (|error| < 1e-15 relative) and five doublings expm1(2v) = expm1(v) (expm1(v) + 2),
- * then m / (m + 2) with the sign of x.  No cancellation anywhere, so it is accurate near 0 too:
- * over every 61st float it equals (float)tanh((double)x) exactly (glibc's tanhf is 1 ulp off
- * at about 3% of them), and it has no branches, so a loop of it vectorizes.  tanh is +-1 in
- * float beyond |x| = 9.01, hence the clamp (NaN passes through it). */
-static float sg_tanhf(float x)
-{
-    const double a = fabs((double)x);
-    const double u = (a > 9.5 ? 9.5 : a) * 0.0625;
-    double m = u * (1 + u * (1.0 / 2 + u * (1.0 / 6 + u * (1.0 / 24 + u * (1.0 / 120 + u * (1.0 / 720
-        + u * (1.0 / 5040 + u * (1.0 / 40320 + u * (1.0 / 362880 + u * (1.0 / 3628800 + u * (1.0 / 39916800
-        + u * (1.0 / 479001600 + u * (1.0 / 6227020800.0 + u * (1.0 / 87178291200.0))))))))))))));
-    m *= m + 2;
-    m *= m + 2;
-    m *= m + 2;
-    m *= m + 2;
-    m *= m + 2;
-    return (float)copysign(m / (m + 2), (double)x);
-}
-
 /* -- the computation, layer loops over blocks of examples ------------------------------------ */
 /* y[j] += c0*a0[j] + ... (one term after the other, from c0*a0[j] on), j = 0 .. n-1: the inner
  * loop of every layer; the arrays never overlap.  Four terms per pass keep y[j] in a register
@@ -161,7 +255,7 @@ static void sg_axpy(real *restrict y, const real *restrict a, real c, long n)
  * Order of the floating-point sums (the same on every path, and the same as one example at a
  * time): a net input is ((w[0]*x[0] + w[1]*x[1]) + ...) + w[n_in-1]*x[n_in-1], then + bias;
  * dE/da of a hidden unit sums over the next layer's units in unit order; dE/dW, dE/db and the
- * loss (in double) sum over the batch's examples in batch order; then the batch reduction. */
+ * loss sum over the batch's examples in batch order; then the batch reduction. */
 #define BLOCK 16L
 #define TRANSPOSE_MIN 2L
 
@@ -326,10 +420,10 @@ static void digits_block_forward(const real *theta, const real *const *xs, long 
                 /* softmax, shifted by the largest net input so exp never overflows */
                 real largest = z2[0], sum = 0;
                 for (j = 1; j < 10; ++j) largest = z2[j] > largest ? z2[j] : largest;
-                for (j = 0; j < 10; ++j) sum += a2[j] = expf(z2[j] - largest);
+                for (j = 0; j < 10; ++j) sum += a2[j] = sg_expf(z2[j] - largest);
                 for (j = 0; j < 10; ++j) a2[j] /= sum;
                 S2[2 * r] = largest; /* kept for the log-probabilities */
-                S2[2 * r + 1] = logf(sum);
+                S2[2 * r + 1] = sg_logf(sum);
             }
         }
         (void)W2;
@@ -338,11 +432,11 @@ static void digits_block_forward(const real *theta, const real *const *xs, long 
 }
 
 /* The loss of example r of the block whose forward pass is in work. */
-static double digits_example_loss(const real *t, const real *work, long r)
+static real digits_example_loss(const real *t, const real *work, long r)
 {
     const real *const z2 = work + Z2_AT + r * N_OUTPUTS;
     const real *const a2 = work + A2_AT + r * N_OUTPUTS;
-    double total = 0;
+    real total = 0;
     long j;
     const real largest = work[S2_AT + 2 * r], log_sum = work[S2_AT + 2 * r + 1];
     (void)z2;
@@ -469,14 +563,23 @@ void digits_forward(const real *theta, const real *X, long n, real *Y, real *scr
     }
 }
 
+void digits_predict(const real *theta, const real *x, real *y, real *work)
+{
+    const real *xs[1];
+    long j;
+    xs[0] = x;
+    digits_block_forward(theta, xs, 1, 0, work); /* one example: W, not W^T (as forward does) */
+    for (j = 0; j < N_OUTPUTS; ++j) y[j] = work[A2_AT + j];
+}
+
 /* The loss summed over the batch's examples; when grad is not NULL, dE/dtheta summed over them
  * goes there (no reduction, no penalty: digits_batch adds those). */
-static double digits_batch_sums(const real *theta, const real *X, const real *T, long n, const long *rows,
+static real digits_batch_sums(const real *theta, const real *X, const real *T, long n, const long *rows,
     real *grad, real *work)
 {
     const real *xs[BLOCK], *ts[BLOCK];
     const int transposed = n >= TRANSPOSE_MIN;
-    double total = 0;
+    real total = 0;
     long start, r, k;
     if (transposed) digits_transpose(theta, work);
     if (grad) {
@@ -493,11 +596,11 @@ static double digits_batch_sums(const real *theta, const real *X, const real *T,
 
 /* The loss over the batch (mean over the examples); dE/dtheta goes to
  * grad when it is not NULL. */
-static double digits_batch(const real *theta, const real *X, const real *T, long n, const long *rows,
+static real digits_batch(const real *theta, const real *X, const real *T, long n, const long *rows,
     real *grad, real *work)
 {
-    const real scale = (real)(1.0 / (double)n); /* mean over the batch */
-    const double total = digits_batch_sums(theta, X, T, n, rows, grad, work);
+    const real scale = (real)1 / (real)n; /* mean over the batch */
+    const real total = digits_batch_sums(theta, X, T, n, rows, grad, work);
     long k;
     if (grad) {
         for (k = 0; k < N_PARAMETERS; ++k) grad[k] *= scale;
@@ -505,12 +608,12 @@ static double digits_batch(const real *theta, const real *X, const real *T, long
     return total * scale;
 }
 
-double digits_loss(const real *theta, const real *X, const real *T, long n, const long *rows, real *scratch)
+real digits_loss(const real *theta, const real *X, const real *T, long n, const long *rows, real *scratch)
 {
     return digits_batch(theta, X, T, n, rows, 0, scratch + N_PARAMETERS);
 }
 
-double digits_gradient(const real *theta, const real *X, const real *T, long n, const long *rows,
+real digits_gradient(const real *theta, const real *X, const real *T, long n, const long *rows,
     real *grad, real *scratch)
 {
     return digits_batch(theta, X, T, n, rows, grad, scratch + N_PARAMETERS);
@@ -524,7 +627,7 @@ double digits_gradient(const real *theta, const real *X, const real *T, long n, 
  * The state is step (state[0]), momentum_buffer (state[1 .. 2410]).
  * Every parameter's state is updated (frozen ones too, as in the NumPy backend); grad[k]
  * becomes the amount subtracted from theta[k], which frozen parameters skip. */
-static void digits_update(real *theta, real *grad, real *state)
+void digits_update(real *theta, real *grad, real *state, real learning_rate)
 {
     real *const momentum_buffer = state + 1;
     real count;
@@ -533,51 +636,52 @@ static void digits_update(real *theta, real *grad, real *state)
     for (k = 0; k < N_PARAMETERS; ++k) {
         const real g = grad[k];
         const real b = momentum_buffer[k] = count == 1 ? g : momentum_buffer[k] * MOMENTUM + ONE_MINUS_DAMPENING * g;
-        grad[k] = b * LEARNING_RATE;
+        grad[k] = b * learning_rate;
     }
     for (k = 0L; k < 2410L; ++k) theta[k] -= grad[k];
 }
 
-double digits_step(real *theta, const real *X, const real *T, long n, const long *rows, real *state,
-    real *scratch)
+real digits_step(real *theta, const real *X, const real *T, long n, const long *rows, real learning_rate,
+    real *state, real *scratch)
 {
-    const double total = digits_batch(theta, X, T, n, rows, scratch, scratch + N_PARAMETERS);
-    digits_update(theta, scratch, state);
+    const real total = digits_batch(theta, X, T, n, rows, scratch, scratch + N_PARAMETERS);
+    digits_update(theta, scratch, state, learning_rate);
     return total;
 }
 
 void digits_train(real *theta, const real *X, const real *T, long n, long epochs, long batch_size,
-    const long *orders, double *losses, real *state, real *scratch)
+    const long *orders, const real *learning_rates, real *losses, real *state, real *scratch)
 {
     const long size = batch_size < n ? batch_size : n;
     long epoch;
     for (epoch = 0; epoch < epochs; ++epoch) {
         const long *const order = orders ? orders + epoch * n : 0;
-        double total = 0;
+        const real rate = learning_rates ? learning_rates[epoch] : LEARNING_RATE;
+        real total = 0;
         long start, steps = 0;
         for (start = 0; start < n; start += size) {
             const long count = n - start < size ? n - start : size;
             if (order) {
-                total += digits_step(theta, X, T, count, order + start, state, scratch);
+                total += digits_step(theta, X, T, count, order + start, rate, state, scratch);
             } else {
-                total += digits_step(theta, X + start * N_INPUTS, T + start * N_OUTPUTS, count, 0, state,
+                total += digits_step(theta, X + start * N_INPUTS, T + start * N_OUTPUTS, count, 0, rate, state,
                                         scratch);
             }
             ++steps;
         }
-        losses[epoch] = total / (double)steps;
+        losses[epoch] = total / (real)steps;
     }
 }
 
 /* -- a step in parts: sums over chunks of rows, the penalty, the update --------------------------- */
 
-double digits_gradient_sum(const real *theta, const real *X, const real *T, long n, const long *rows,
+real digits_gradient_sum(const real *theta, const real *X, const real *T, long n, const long *rows,
     real *grad, real *scratch)
 {
     return digits_batch_sums(theta, X, T, n, rows, grad, scratch + N_PARAMETERS);
 }
 
-double digits_penalty(const real *theta, real *grad)
+real digits_penalty(const real *theta, real *grad)
 {
     long k;
     for (k = 0; k < N_PARAMETERS; ++k) grad[k] = 0;
@@ -585,9 +689,9 @@ double digits_penalty(const real *theta, real *grad)
     return 0; /* the spec has no l1/l2 penalty */
 }
 
-void digits_apply_gradient(real *theta, const real *grad, real *state, real *scratch)
+void digits_apply_gradient(real *theta, const real *grad, real *state, real *scratch, real learning_rate)
 {
     long k;
     for (k = 0; k < N_PARAMETERS; ++k) scratch[k] = grad[k]; /* the update works in place on its gradient */
-    digits_update(theta, scratch, state);
+    digits_update(theta, scratch, state, learning_rate);
 }

@@ -5,14 +5,27 @@
  * digits: the training step of a 64-32-10 network as a C99 kernel.
  *
  * Needs nothing beyond <math.h> (link with -lm): no malloc, no globals, no Python.  The caller
- * owns every buffer.  Arrays hold one example per row, row-major: X is n x digits_n_inputs(),
- * T and Y are n x digits_n_outputs(); theta and grad hold digits_n_parameters() values in
- * the order of digits_parameter_name().  Every function that takes `scratch` needs
- * digits_scratch_size() reals there (its contents on entry do not matter).
+ * owns every buffer, and the macros below state every size, so buffers can be static.  Arrays
+ * hold one example per row, row-major: X is n x DIGITS_N_INPUTS, T and Y are
+ * n x DIGITS_N_OUTPUTS; theta and grad hold DIGITS_N_PARAMETERS values in the order of
+ * digits_parameter_name().  Every function that takes `scratch` needs DIGITS_SCRATCH_SIZE(n)
+ * reals there (its contents on entry do not matter).
+ *
+ * float32: float-only.  No double anywhere (a single-precision FPU never calls a software double
+ * routine) and no libm beyond sqrtf and fabsf (exact everywhere): exp, log, tanh, ... are the
+ * kernel's own, so the same source gives the same bits on every IEEE-754 target built without
+ * contraction (-ffp-contract=off; GCC ignores the FP_CONTRACT pragma).
+ *
+ * Memory (float, 4 bytes each; data buffers X, T, Y not included):
+ *     parameters (theta)                                9640 bytes (2410 reals)
+ *     optimizer state                                   9644 bytes (2411 reals)
+ *     scratch of step and train, any batch size        27304 bytes (6826 reals)
+ *     to train: theta + state + scratch                46588 bytes (11647 reals)
+ *     to predict only: theta + predict work            17832 bytes (4458 reals)
  *
  * `rows` (may be NULL) picks the examples: example r of the batch is row rows[r] of X and T;
  * with NULL it is row r.  Losses are the spec's loss over the batch (mean over the
- * examples), returned in double.
+ * examples), returned as digits_real.
  */
 #ifndef SYMGRAD_DIGITS_H
 #define SYMGRAD_DIGITS_H
@@ -24,12 +37,23 @@ extern "C" {
 /* the kernel's floating-point type: the spec's dtype (float32) */
 typedef float digits_real;
 
+/* -- sizes, for static buffers (reals unless said otherwise) -------------------------------- */
+#define DIGITS_N_INPUTS 64
+#define DIGITS_N_OUTPUTS 10
+#define DIGITS_N_PARAMETERS 2410L /* theta and grad */
+#define DIGITS_STATE_SIZE 2411L /* the optimizer's state */
+/* scratch of forward, loss, gradient, step and train for batches of `batch` examples: the same
+ * for every batch size (examples are processed 16 at a time), the gradient plus work space */
+#define DIGITS_SCRATCH_SIZE(batch) (2410L + 4416L)
+#define DIGITS_PREDICT_SIZE 2048L /* work of digits_predict */
+#define DIGITS_LEARNING_RATE 0.2F /* the spec's learning rate */
+
 /* -- what the network looks like ----------------------------------------------------------- */
 int digits_n_inputs(void);            /* 64 */
 int digits_n_outputs(void);           /* 10 */
 long digits_n_parameters(void);       /* 2410: the length of theta and grad */
 long digits_scratch_size(void);       /* reals the scratch buffer needs: 6826 */
-double digits_learning_rate(void);    /* the spec's learning rate */
+digits_real digits_learning_rate(void); /* the spec's learning rate */
 
 /* -- the optimizer's state (sgd) ---------------------------------------------------
  * step and train update `state`, digits_state_size() reals that the caller owns and keeps
@@ -58,43 +82,55 @@ int digits_is_frozen(long index);
 void digits_forward(const digits_real *theta, const digits_real *X, long n,
     digits_real *Y, digits_real *scratch);
 
+/* The network's outputs for one example x (64 values), written to y (10 values): forward
+ * only, for inference firmware; `work` holds DIGITS_PREDICT_SIZE reals.  The same bits as forward. */
+void digits_predict(const digits_real *theta, const digits_real *x, digits_real *y,
+    digits_real *work);
+
 /* The loss over the batch. */
-double digits_loss(const digits_real *theta, const digits_real *X, const digits_real *T,
+digits_real digits_loss(const digits_real *theta, const digits_real *X, const digits_real *T,
     long n, const long *rows, digits_real *scratch);
 
 /* The loss over the batch; dE/dtheta written to grad (frozen parameters included). */
-double digits_gradient(const digits_real *theta, const digits_real *X, const digits_real *T,
+digits_real digits_gradient(const digits_real *theta, const digits_real *X, const digits_real *T,
     long n, const long *rows, digits_real *grad, digits_real *scratch);
 
-/* One optimizer step on the batch, theta and state in place (frozen parameters stay); returns
- * the loss before it. */
-double digits_step(digits_real *theta, const digits_real *X, const digits_real *T,
-    long n, const long *rows, digits_real *state, digits_real *scratch);
+/* One optimizer step from the gradient in grad, with the given learning rate: theta and state in
+ * place (frozen parameters stay); grad is overwritten. */
+void digits_update(digits_real *theta, digits_real *grad, digits_real *state,
+    digits_real learning_rate);
+
+/* One optimizer step on the batch with the given learning rate (DIGITS_LEARNING_RATE is the
+ * spec's), theta and state in place (frozen parameters stay); returns the loss before it. */
+digits_real digits_step(digits_real *theta, const digits_real *X, const digits_real *T,
+    long n, const long *rows, digits_real learning_rate, digits_real *state, digits_real *scratch);
 
 /* `epochs` epochs of minibatch optimizer steps over the n rows, theta and state in place.
  * Each epoch visits the rows in order, or, when `orders` is not NULL, in the order
  * orders[e*n .. e*n + n - 1] for epoch e (a permutation of 0 .. n-1), in batches of batch_size
- * rows (the last may be shorter; batch_size >= n means the full batch).  losses[e] (epochs
- * values) is the mean of the losses the epoch's steps returned. */
+ * rows (the last may be shorter; batch_size >= n means the full batch).  Epoch e's steps use the
+ * learning rate learning_rates[e] (a schedule), or the spec's when learning_rates is NULL.
+ * losses[e] (epochs values) is the mean of the losses the epoch's steps returned. */
 void digits_train(digits_real *theta, const digits_real *X, const digits_real *T,
-    long n, long epochs, long batch_size, const long *orders, double *losses, digits_real *state,
-    digits_real *scratch);
+    long n, long epochs, long batch_size, const long *orders, const digits_real *learning_rates,
+    digits_real *losses, digits_real *state, digits_real *scratch);
 
 /* -- a step in parts, for a batch split into chunks of rows (on many machines) ----------------
  * A full-batch step is: the chunks' gradient sums added up, times 1/n (the mean reduction),
  * plus the penalty's gradient, then apply_gradient; the loss likewise. */
 
 /* The loss and dE/dtheta summed over the n rows (written to grad), without the penalties. */
-double digits_gradient_sum(const digits_real *theta, const digits_real *X, const digits_real *T,
+digits_real digits_gradient_sum(const digits_real *theta, const digits_real *X, const digits_real *T,
     long n, const long *rows, digits_real *grad, digits_real *scratch);
 
 /* The layers' l1/l2 penalty at theta; its gradient written to grad (zeros without penalties). */
-double digits_penalty(const digits_real *theta, digits_real *grad);
+digits_real digits_penalty(const digits_real *theta, digits_real *grad);
 
-/* One optimizer step from the gradient grad (penalties included), theta and state in place, as
- * digits_step takes it after computing its gradient; grad is not changed. */
+/* One optimizer step with the given learning rate from the gradient grad (penalties included),
+ * theta and state in place, as digits_step takes it after computing its gradient; grad is not
+ * changed (digits_update, which works in place on its gradient, is given a copy in scratch). */
 void digits_apply_gradient(digits_real *theta, const digits_real *grad, digits_real *state,
-    digits_real *scratch);
+    digits_real *scratch, digits_real learning_rate);
 
 #ifdef __cplusplus
 }

@@ -284,7 +284,7 @@ static PyObject *loss(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
     PyObject *values[3];
     const real *theta, *X, *T;
     long n = -1;
-    double total;
+    real total;
     real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch;
     (void)self;
     if (parse("loss", args, nargs, kwnames, LOSS_ARGS, 3, 3, values) < 0) return NULL;
@@ -300,18 +300,18 @@ static PyObject *loss(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
         total = mazur_loss(theta, X, T, n, NULL, scratch);
     }
     release(scratch, stack);
-    return PyFloat_FromDouble(total);
+    return PyFloat_FromDouble((double)total);
 }
 
 /* (loss, dE/dtheta) of the rows, as `kernel` computes it: mazur_gradient, or mazur_gradient_sum. */
 static PyObject *gradient_of(const char *function,
-                             double (*kernel)(const real *, const real *, const real *, long, const long *, real *, real *),
+                             real (*kernel)(const real *, const real *, const real *, long, const long *, real *, real *),
                              PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *values[3];
     const real *theta, *X, *T;
     long n = -1;
-    double total;
+    real total;
     npy_intp dims[1] = {N_PARAMETERS};
     PyObject *grad;
     real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch;
@@ -332,7 +332,7 @@ static PyObject *gradient_of(const char *function,
         total = kernel(theta, X, T, n, NULL, (real *)PyArray_DATA((PyArrayObject *)grad), scratch);
     }
     release(scratch, stack);
-    return Py_BuildValue("(dN)", total, grad);
+    return Py_BuildValue("(dN)", (double)total, grad);
 }
 
 static PyObject *gradient(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -349,7 +349,7 @@ static PyObject *step(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
     real *theta, *state;
     const real *X, *T;
     long n = -1;
-    double total;
+    real total;
     real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch;
     (void)self;
     if (parse("step", args, nargs, kwnames, STEP_ARGS, 4, 3, values) < 0) return NULL;
@@ -360,13 +360,13 @@ static PyObject *step(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
     if ((scratch = scratch_buffer(stack)) == NULL) return NULL;
     if ((double)n * N_PARAMETERS > RELEASE_WORK) {
         Py_BEGIN_ALLOW_THREADS
-        total = mazur_step(theta, X, T, n, NULL, state, scratch);
+        total = mazur_step(theta, X, T, n, NULL, MAZUR_LEARNING_RATE, state, scratch);
         Py_END_ALLOW_THREADS
     } else {
-        total = mazur_step(theta, X, T, n, NULL, state, scratch);
+        total = mazur_step(theta, X, T, n, NULL, MAZUR_LEARNING_RATE, state, scratch);
     }
     release(scratch, stack);
-    return PyFloat_FromDouble(total);
+    return PyFloat_FromDouble((double)total);
 }
 
 /* -- a step in parts (symgrad.distributed): gradient sums over chunks of rows, penalty, update --- */
@@ -385,13 +385,13 @@ static PyObject *penalty(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     const real *theta;
     npy_intp dims[1] = {N_PARAMETERS};
     PyObject *grad;
-    double total;
+    real total;
     (void)self;
     if (parse("penalty", args, nargs, kwnames, PENALTY_ARGS, 1, 1, values) < 0) return NULL;
     if ((theta = theta_data(values[0], 0)) == NULL) return NULL;
     if ((grad = PyArray_SimpleNew(1, dims, REAL_TYPE)) == NULL) return NULL;
     total = mazur_penalty(theta, (real *)PyArray_DATA((PyArrayObject *)grad));
-    return Py_BuildValue("(dN)", total, grad);
+    return Py_BuildValue("(dN)", (double)total, grad);
 }
 
 static const char *const UPDATE_ARGS[] = {"theta", "grad", "state"};
@@ -408,17 +408,19 @@ static PyObject *update(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     if ((grad = parameters_data(values[1], "grad", 0)) == NULL) return NULL;
     if (state_data(values[2], 1, &state) < 0) return NULL;
     if ((scratch = scratch_buffer(stack)) == NULL) return NULL;
-    mazur_apply_gradient(theta, grad, state, scratch);
+    mazur_apply_gradient(theta, grad, state, scratch, MAZUR_LEARNING_RATE);
     release(scratch, stack);
     Py_RETURN_NONE;
 }
 
-static const char *const TRAIN_ARGS[] = {"theta", "X", "T", "epochs", "batch_size", "orders", "state"};
+static const char *const TRAIN_ARGS[] = {"theta", "X", "T", "epochs", "batch_size", "orders", "state",
+                                         "learning_rates"};
 
 struct train_arguments {
     real *theta, *state; /* state: NULL when not given (train starts from a fresh one) */
     const real *X, *T;
     const long *orders;  /* the caller's array: train copies it before the GIL is released */
+    const real *rates;   /* one learning rate per epoch, or NULL (the spec's): copied like orders */
     long n, epochs, size;
     PyArrayObject *arrays[4]; /* theta, X, T, state (or NULL): held, and checked between chunks */
 };
@@ -459,11 +461,12 @@ static int check_orders(const long *orders, long count, long n)
 static int train_arguments(const char *function, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                            struct train_arguments *a)
 {
-    PyObject *values[7];
+    PyObject *values[8];
     long k;
     a->n = -1;
     a->orders = NULL;
-    if (parse(function, args, nargs, kwnames, TRAIN_ARGS, 7, 4, values) < 0) return -1;
+    a->rates = NULL;
+    if (parse(function, args, nargs, kwnames, TRAIN_ARGS, 8, 4, values) < 0) return -1;
     if ((a->theta = theta_data(values[0], 1)) == NULL) return -1;
     if ((a->X = rows_data(values[1], "X", N_INPUTS, &a->n)) == NULL) return -1;
     if ((a->T = rows_data(values[2], "T", N_OUTPUTS, &a->n)) == NULL) return -1;
@@ -489,6 +492,17 @@ static int train_arguments(const char *function, PyObject *const *args, Py_ssize
         a->orders = (const long *)PyArray_DATA(array);
         if (check_orders(a->orders, a->epochs * a->n, a->n) < 0) return -1;
     }
+    if (values[7] != NULL && values[7] != Py_None) {
+        char expected[64];
+        PyArrayObject *array;
+        PyOS_snprintf(expected, sizeof expected, "shape (%ld,): one learning rate per epoch", a->epochs);
+        if ((array = as_array(values[7], "learning_rates", REAL_TYPE, DTYPE_NAME, 1, expected)) == NULL) return -1;
+        if (PyArray_DIM(array, 0) != a->epochs) {
+            wrong_shape("learning_rates", expected, array);
+            return -1;
+        }
+        a->rates = (const real *)PyArray_DATA(array);
+    }
     return 0;
 }
 
@@ -502,8 +516,9 @@ static PyObject *check_train(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
-/* train(theta, X, T, epochs, batch_size=None, orders=None, state=None): orders is None (rows in
- * order) or an array of C longs, shape (epochs, n), each row a permutation of range(n). */
+/* train(theta, X, T, epochs, batch_size=None, orders=None, state=None, learning_rates=None): orders
+ * is None (rows in order) or an array of C longs, shape (epochs, n), each row a permutation of
+ * range(n); learning_rates None (the spec's rate) or one rate per epoch, in the kernel's dtype. */
 static PyObject *train(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     struct train_arguments a;
@@ -511,7 +526,8 @@ static PyObject *train(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
     npy_intp dims[1];
     PyObject *losses = NULL;
     double *out, work;
-    real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch = NULL, *fresh = NULL;
+    real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch = NULL, *fresh = NULL, *rates = NULL;
+    real *epoch_losses = NULL; /* the kernel's losses, in its dtype */
     long *orders = NULL;
     int failed = 1;
     (void)self;
@@ -526,6 +542,17 @@ static PyObject *train(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
         }
         memcpy(orders, a.orders, (size_t)(a.epochs * a.n) * sizeof(long));
         if (check_orders(orders, a.epochs * a.n, a.n) < 0) goto done; /* the copy is what runs */
+    }
+    if (a.rates != NULL) {
+        if ((rates = (real *)PyMem_Malloc((size_t)a.epochs * sizeof(real))) == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        memcpy(rates, a.rates, (size_t)a.epochs * sizeof(real));
+    }
+    if ((epoch_losses = (real *)PyMem_Malloc((size_t)a.epochs * sizeof(real))) == NULL) {
+        PyErr_NoMemory();
+        goto done;
     }
     dims[0] = a.epochs;
     if ((losses = PyArray_SimpleNew(1, dims, NPY_FLOAT64)) == NULL) goto done;
@@ -547,15 +574,18 @@ static PyObject *train(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
         if (!unchanged(&a)) goto done;
         Py_BEGIN_ALLOW_THREADS
         mazur_train(a.theta, a.X, a.T, a.n, chunk, a.size, orders ? orders + done * a.n : NULL,
-                         out + done, a.state, scratch);
+                         rates ? rates + done : NULL, epoch_losses + done, a.state, scratch);
         Py_END_ALLOW_THREADS
         if (done + chunk < a.epochs && PyErr_CheckSignals() < 0) goto done;
     }
+    for (k = 0; k < a.epochs; ++k) out[k] = (double)epoch_losses[k];
     failed = 0;
 done:
     if (scratch != NULL) release(scratch, stack);
     PyMem_Free(fresh);
     PyMem_Free(orders);
+    PyMem_Free(rates);
+    PyMem_Free(epoch_losses);
     for (k = 0; k < 4; ++k) Py_XDECREF(a.arrays[k]);
     if (failed) {
         Py_XDECREF(losses);
@@ -575,9 +605,11 @@ static PyMethodDef methods[] = {
      "step(theta, X, T, state=None): one sgd step on the whole batch, theta and state in place; "
      "the loss before it.\n\nstate (see STATE_LAYOUT) is required when STATE_SIZE > 0."},
     {"train", (PyCFunction)(void (*)(void))train, METH_FASTCALL | METH_KEYWORDS,
-     "train(theta, X, T, epochs, batch_size=None, orders=None, state=None): sgd epochs in place, "
-     "in C.\n\norders: None (rows in order) or C longs of shape (epochs, n), one permutation per epoch.\n"
+     "train(theta, X, T, epochs, batch_size=None, orders=None, state=None, learning_rates=None): "
+     "sgd epochs in place, in C.\n\n"
+     "orders: None (rows in order) or C longs of shape (epochs, n), one permutation per epoch.\n"
      "state: None (a fresh state) or the state to update in place.\n"
+     "learning_rates: None (the spec's) or one rate per epoch, shape (epochs,), the kernel's dtype.\n"
      "Returns each epoch's mean step loss (float64, shape (epochs,))."},
     {"gradient_sum", (PyCFunction)(void (*)(void))gradient_sum, METH_FASTCALL | METH_KEYWORDS,
      "gradient_sum(theta, X, T): (loss, dE/dtheta) summed over the rows, without the penalties."},
@@ -587,7 +619,8 @@ static PyMethodDef methods[] = {
      "update(theta, grad, state=None): one sgd step from the gradient grad (penalties included), "
      "theta and state in place; grad is not changed.\n\nstate (see STATE_LAYOUT) is required when STATE_SIZE > 0."},
     {"check_train", (PyCFunction)(void (*)(void))check_train, METH_FASTCALL | METH_KEYWORDS,
-     "check_train(theta, X, T, epochs, batch_size=None, orders=None, state=None): train's checks alone."},
+     "check_train(theta, X, T, epochs, batch_size=None, orders=None, state=None, learning_rates=None): "
+     "train's checks alone."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -606,6 +639,7 @@ PyMODINIT_FUNC PyInit__c_kernel(void)
     if (PyModule_AddIntConstant(result, "N_PARAMETERS", N_PARAMETERS) < 0
         || PyModule_AddIntConstant(result, "SCRATCH_SIZE", SCRATCH_SIZE) < 0
         || PyModule_AddIntConstant(result, "STATE_SIZE", STATE_SIZE) < 0
+        || PyModule_AddIntConstant(result, "PREDICT_SIZE", MAZUR_PREDICT_SIZE) < 0
         || PyModule_AddStringConstant(result, "FORM", "scalar") < 0) {
         Py_DECREF(result);
         return NULL;

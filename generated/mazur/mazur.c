@@ -13,20 +13,18 @@
 
 typedef mazur_real real;
 
-enum {
-    N_INPUTS = 2,
-    N_OUTPUTS = 2
-};
-#define N_PARAMETERS 10L
+#define N_INPUTS MAZUR_N_INPUTS
+#define N_OUTPUTS MAZUR_N_OUTPUTS
+#define N_PARAMETERS MAZUR_N_PARAMETERS
 #define WORK_SIZE 0L /* reals of per-example work space after the gradient */
-#define LEARNING_RATE 0.5
-#define STATE_SIZE 0L /* reals of optimizer state (caller-owned) */
+#define LEARNING_RATE MAZUR_LEARNING_RATE
+#define STATE_SIZE MAZUR_STATE_SIZE /* reals of optimizer state (caller-owned) */
 
 int mazur_n_inputs(void) { return N_INPUTS; }
 int mazur_n_outputs(void) { return N_OUTPUTS; }
 long mazur_n_parameters(void) { return N_PARAMETERS; }
-long mazur_scratch_size(void) { return N_PARAMETERS + WORK_SIZE; }
-double mazur_learning_rate(void) { return LEARNING_RATE; }
+long mazur_scratch_size(void) { return MAZUR_SCRATCH_SIZE(1); }
+real mazur_learning_rate(void) { return LEARNING_RATE; }
 long mazur_state_size(void) { return STATE_SIZE; }
 
 const char *mazur_state_part(int part, long *start, long *length)
@@ -110,7 +108,7 @@ static real sg_sigmoid(real x)
 /* The forward pass of every example; with Y (forward), its outputs go there; else the loss summed
  * over the batch's examples, and when grad is not NULL, dE/dtheta summed over them goes there
  * (no reduction, no penalty: mazur_batch adds those). */
-static double mazur_batch_sums(const real *theta, const real *X, const real *T, long n, const long *rows,
+static real mazur_batch_sums(const real *theta, const real *X, const real *T, long n, const long *rows,
     real *grad, real *Y)
 {
     const real p_w1 = theta[0];
@@ -133,7 +131,7 @@ static double mazur_batch_sums(const real *theta, const real *X, const real *T, 
     real dE_p_w7 = 0;
     real dE_p_w8 = 0;
     real dE_p_b2 = 0;
-    double total = 0;
+    real total = 0;
     long r;
     for (r = 0; r < n; ++r) {
         const long row = rows ? rows[r] : r;
@@ -206,13 +204,19 @@ void mazur_forward(const real *theta, const real *X, long n, real *Y, real *scra
     mazur_batch_sums(theta, X, 0, n, 0, 0, Y);
 }
 
+void mazur_predict(const real *theta, const real *x, real *y, real *work)
+{
+    (void)work;
+    mazur_batch_sums(theta, x, 0, 1, 0, 0, y);
+}
+
 /* The loss over the batch (mean over the examples); dE/dtheta goes to
  * grad when it is not NULL. */
-static double mazur_batch(const real *theta, const real *X, const real *T, long n, const long *rows,
+static real mazur_batch(const real *theta, const real *X, const real *T, long n, const long *rows,
     real *grad, real *work)
 {
-    const real scale = (real)(1.0 / (double)n); /* mean over the batch */
-    const double total = mazur_batch_sums(theta, X, T, n, rows, grad, work);
+    const real scale = (real)1 / (real)n; /* mean over the batch */
+    const real total = mazur_batch_sums(theta, X, T, n, rows, grad, work);
     long k;
     if (grad) {
         for (k = 0; k < N_PARAMETERS; ++k) grad[k] *= scale;
@@ -220,13 +224,13 @@ static double mazur_batch(const real *theta, const real *X, const real *T, long 
     return total * scale;
 }
 
-double mazur_loss(const real *theta, const real *X, const real *T, long n, const long *rows, real *scratch)
+real mazur_loss(const real *theta, const real *X, const real *T, long n, const long *rows, real *scratch)
 {
     (void)scratch;
     return mazur_batch(theta, X, T, n, rows, 0, 0);
 }
 
-double mazur_gradient(const real *theta, const real *X, const real *T, long n, const long *rows,
+real mazur_gradient(const real *theta, const real *X, const real *T, long n, const long *rows,
     real *grad, real *scratch)
 {
     (void)scratch;
@@ -234,57 +238,58 @@ double mazur_gradient(const real *theta, const real *X, const real *T, long n, c
 }
 
 /* SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
- * Plain SGD: theta -= LEARNING_RATE * grad, except for frozen parameters. */
-static void mazur_update(real *theta, real *grad, real *state)
+ * Plain SGD: theta -= learning_rate * grad, except for frozen parameters. */
+void mazur_update(real *theta, real *grad, real *state, real learning_rate)
 {
     long k;
     (void)state;
-    for (k = 0L; k < 4L; ++k) theta[k] -= grad[k] * LEARNING_RATE;
-    for (k = 5L; k < 9L; ++k) theta[k] -= grad[k] * LEARNING_RATE;
+    for (k = 0L; k < 4L; ++k) theta[k] -= grad[k] * learning_rate;
+    for (k = 5L; k < 9L; ++k) theta[k] -= grad[k] * learning_rate;
     (void)k;
 }
 
-double mazur_step(real *theta, const real *X, const real *T, long n, const long *rows, real *state,
-    real *scratch)
+real mazur_step(real *theta, const real *X, const real *T, long n, const long *rows, real learning_rate,
+    real *state, real *scratch)
 {
-    const double total = mazur_batch(theta, X, T, n, rows, scratch, 0);
-    mazur_update(theta, scratch, state);
+    const real total = mazur_batch(theta, X, T, n, rows, scratch, 0);
+    mazur_update(theta, scratch, state, learning_rate);
     return total;
 }
 
 void mazur_train(real *theta, const real *X, const real *T, long n, long epochs, long batch_size,
-    const long *orders, double *losses, real *state, real *scratch)
+    const long *orders, const real *learning_rates, real *losses, real *state, real *scratch)
 {
     const long size = batch_size < n ? batch_size : n;
     long epoch;
     for (epoch = 0; epoch < epochs; ++epoch) {
         const long *const order = orders ? orders + epoch * n : 0;
-        double total = 0;
+        const real rate = learning_rates ? learning_rates[epoch] : LEARNING_RATE;
+        real total = 0;
         long start, steps = 0;
         for (start = 0; start < n; start += size) {
             const long count = n - start < size ? n - start : size;
             if (order) {
-                total += mazur_step(theta, X, T, count, order + start, state, scratch);
+                total += mazur_step(theta, X, T, count, order + start, rate, state, scratch);
             } else {
-                total += mazur_step(theta, X + start * N_INPUTS, T + start * N_OUTPUTS, count, 0, state,
+                total += mazur_step(theta, X + start * N_INPUTS, T + start * N_OUTPUTS, count, 0, rate, state,
                                         scratch);
             }
             ++steps;
         }
-        losses[epoch] = total / (double)steps;
+        losses[epoch] = total / (real)steps;
     }
 }
 
 /* -- a step in parts: sums over chunks of rows, the penalty, the update --------------------------- */
 
-double mazur_gradient_sum(const real *theta, const real *X, const real *T, long n, const long *rows,
+real mazur_gradient_sum(const real *theta, const real *X, const real *T, long n, const long *rows,
     real *grad, real *scratch)
 {
     (void)scratch;
     return mazur_batch_sums(theta, X, T, n, rows, grad, 0);
 }
 
-double mazur_penalty(const real *theta, real *grad)
+real mazur_penalty(const real *theta, real *grad)
 {
     long k;
     for (k = 0; k < N_PARAMETERS; ++k) grad[k] = 0;
@@ -292,9 +297,9 @@ double mazur_penalty(const real *theta, real *grad)
     return 0; /* the spec has no l1/l2 penalty */
 }
 
-void mazur_apply_gradient(real *theta, const real *grad, real *state, real *scratch)
+void mazur_apply_gradient(real *theta, const real *grad, real *state, real *scratch, real learning_rate)
 {
     long k;
     for (k = 0; k < N_PARAMETERS; ++k) scratch[k] = grad[k]; /* the update works in place on its gradient */
-    mazur_update(theta, scratch, state);
+    mazur_update(theta, scratch, state, learning_rate);
 }

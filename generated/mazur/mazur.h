@@ -5,14 +5,22 @@
  * mazur: the training step of a 2-2-2 network as a C99 kernel.
  *
  * Needs nothing beyond <math.h> (link with -lm): no malloc, no globals, no Python.  The caller
- * owns every buffer.  Arrays hold one example per row, row-major: X is n x mazur_n_inputs(),
- * T and Y are n x mazur_n_outputs(); theta and grad hold mazur_n_parameters() values in
- * the order of mazur_parameter_name().  Every function that takes `scratch` needs
- * mazur_scratch_size() reals there (its contents on entry do not matter).
+ * owns every buffer, and the macros below state every size, so buffers can be static.  Arrays
+ * hold one example per row, row-major: X is n x MAZUR_N_INPUTS, T and Y are
+ * n x MAZUR_N_OUTPUTS; theta and grad hold MAZUR_N_PARAMETERS values in the order of
+ * mazur_parameter_name().  Every function that takes `scratch` needs MAZUR_SCRATCH_SIZE(n)
+ * reals there (its contents on entry do not matter).
+ *
+ * Memory (double, 8 bytes each; data buffers X, T, Y not included):
+ *     parameters (theta)                                  80 bytes (10 reals)
+ *     optimizer state                                      0 bytes (0 reals)
+ *     scratch of step and train, any batch size           80 bytes (10 reals)
+ *     to train: theta + state + scratch                  160 bytes (20 reals)
+ *     to predict only: theta + predict work               80 bytes (10 reals)
  *
  * `rows` (may be NULL) picks the examples: example r of the batch is row rows[r] of X and T;
  * with NULL it is row r.  Losses are the spec's loss over the batch (mean over the
- * examples), returned in double.
+ * examples), returned as mazur_real.
  */
 #ifndef SYMGRAD_MAZUR_H
 #define SYMGRAD_MAZUR_H
@@ -24,12 +32,23 @@ extern "C" {
 /* the kernel's floating-point type: the spec's dtype (float64) */
 typedef double mazur_real;
 
+/* -- sizes, for static buffers (reals unless said otherwise) -------------------------------- */
+#define MAZUR_N_INPUTS 2
+#define MAZUR_N_OUTPUTS 2
+#define MAZUR_N_PARAMETERS 10L /* theta and grad */
+#define MAZUR_STATE_SIZE 0L /* the optimizer's state (none: pass NULL) */
+/* scratch of forward, loss, gradient, step and train for batches of `batch` examples: the same
+ * for every batch size (straight-line code keeps its values in locals), the gradient plus work space */
+#define MAZUR_SCRATCH_SIZE(batch) (10L + 0L)
+#define MAZUR_PREDICT_SIZE 0L /* work of mazur_predict (none: pass NULL) */
+#define MAZUR_LEARNING_RATE 0.5 /* the spec's learning rate */
+
 /* -- what the network looks like ----------------------------------------------------------- */
 int mazur_n_inputs(void);            /* 2 */
 int mazur_n_outputs(void);           /* 2 */
 long mazur_n_parameters(void);       /* 10: the length of theta and grad */
 long mazur_scratch_size(void);       /* reals the scratch buffer needs: 10 */
-double mazur_learning_rate(void);    /* the spec's learning rate */
+mazur_real mazur_learning_rate(void); /* the spec's learning rate */
 
 /* -- the optimizer's state (sgd, none for plain SGD) ---------------------------------------------------
  * step and train update `state`, mazur_state_size() reals that the caller owns and keeps
@@ -57,43 +76,55 @@ int mazur_is_frozen(long index);
 void mazur_forward(const mazur_real *theta, const mazur_real *X, long n,
     mazur_real *Y, mazur_real *scratch);
 
+/* The network's outputs for one example x (2 values), written to y (2 values): forward
+ * only, for inference firmware; `work` holds MAZUR_PREDICT_SIZE reals.  The same bits as forward. */
+void mazur_predict(const mazur_real *theta, const mazur_real *x, mazur_real *y,
+    mazur_real *work);
+
 /* The loss over the batch. */
-double mazur_loss(const mazur_real *theta, const mazur_real *X, const mazur_real *T,
+mazur_real mazur_loss(const mazur_real *theta, const mazur_real *X, const mazur_real *T,
     long n, const long *rows, mazur_real *scratch);
 
 /* The loss over the batch; dE/dtheta written to grad (frozen parameters included). */
-double mazur_gradient(const mazur_real *theta, const mazur_real *X, const mazur_real *T,
+mazur_real mazur_gradient(const mazur_real *theta, const mazur_real *X, const mazur_real *T,
     long n, const long *rows, mazur_real *grad, mazur_real *scratch);
 
-/* One optimizer step on the batch, theta and state in place (frozen parameters stay); returns
- * the loss before it. */
-double mazur_step(mazur_real *theta, const mazur_real *X, const mazur_real *T,
-    long n, const long *rows, mazur_real *state, mazur_real *scratch);
+/* One optimizer step from the gradient in grad, with the given learning rate: theta and state in
+ * place (frozen parameters stay); grad is overwritten. */
+void mazur_update(mazur_real *theta, mazur_real *grad, mazur_real *state,
+    mazur_real learning_rate);
+
+/* One optimizer step on the batch with the given learning rate (MAZUR_LEARNING_RATE is the
+ * spec's), theta and state in place (frozen parameters stay); returns the loss before it. */
+mazur_real mazur_step(mazur_real *theta, const mazur_real *X, const mazur_real *T,
+    long n, const long *rows, mazur_real learning_rate, mazur_real *state, mazur_real *scratch);
 
 /* `epochs` epochs of minibatch optimizer steps over the n rows, theta and state in place.
  * Each epoch visits the rows in order, or, when `orders` is not NULL, in the order
  * orders[e*n .. e*n + n - 1] for epoch e (a permutation of 0 .. n-1), in batches of batch_size
- * rows (the last may be shorter; batch_size >= n means the full batch).  losses[e] (epochs
- * values) is the mean of the losses the epoch's steps returned. */
+ * rows (the last may be shorter; batch_size >= n means the full batch).  Epoch e's steps use the
+ * learning rate learning_rates[e] (a schedule), or the spec's when learning_rates is NULL.
+ * losses[e] (epochs values) is the mean of the losses the epoch's steps returned. */
 void mazur_train(mazur_real *theta, const mazur_real *X, const mazur_real *T,
-    long n, long epochs, long batch_size, const long *orders, double *losses, mazur_real *state,
-    mazur_real *scratch);
+    long n, long epochs, long batch_size, const long *orders, const mazur_real *learning_rates,
+    mazur_real *losses, mazur_real *state, mazur_real *scratch);
 
 /* -- a step in parts, for a batch split into chunks of rows (on many machines) ----------------
  * A full-batch step is: the chunks' gradient sums added up, times 1/n (the mean reduction),
  * plus the penalty's gradient, then apply_gradient; the loss likewise. */
 
 /* The loss and dE/dtheta summed over the n rows (written to grad), without the penalties. */
-double mazur_gradient_sum(const mazur_real *theta, const mazur_real *X, const mazur_real *T,
+mazur_real mazur_gradient_sum(const mazur_real *theta, const mazur_real *X, const mazur_real *T,
     long n, const long *rows, mazur_real *grad, mazur_real *scratch);
 
 /* The layers' l1/l2 penalty at theta; its gradient written to grad (zeros without penalties). */
-double mazur_penalty(const mazur_real *theta, mazur_real *grad);
+mazur_real mazur_penalty(const mazur_real *theta, mazur_real *grad);
 
-/* One optimizer step from the gradient grad (penalties included), theta and state in place, as
- * mazur_step takes it after computing its gradient; grad is not changed. */
+/* One optimizer step with the given learning rate from the gradient grad (penalties included),
+ * theta and state in place, as mazur_step takes it after computing its gradient; grad is not
+ * changed (mazur_update, which works in place on its gradient, is given a copy in scratch). */
 void mazur_apply_gradient(mazur_real *theta, const mazur_real *grad, mazur_real *state,
-    mazur_real *scratch);
+    mazur_real *scratch, mazur_real learning_rate);
 
 #ifdef __cplusplus
 }

@@ -36,6 +36,7 @@ from ...program import Program, ScalarProgram, VectorProgram
 from ...rules import A, LOGP, T, Z
 from ...templates import template_environment
 from ..common import output_rules, provenance, scalar_names
+from . import float_math
 
 #: Examples whose activations the vector-form kernel keeps at once (module docstring); 8, 16
 #: and 32 measured within noise of each other on digits, 16 keeps a block's work in L1.
@@ -51,14 +52,17 @@ _TEMPLATES = template_environment(Path(__file__).parent)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _LIBM = frozenset({"exp", "log", "tanh", "fabs", "sqrt", "pow", "fmax", "fmin", "log1p", "erf"})
+#: the math functions the templates call by name (context ``math``)
+_TEMPLATE_MATH = ("exp", "log", "log1p", "sqrt", "pow", "fabs")
 
 
 class CCodePrinter(C99CodePrinter):
     """Prints expressions as C99 in the kernel's ``real`` type; refuses what it cannot spell.
 
     ``names`` renames symbols (the template symbols of layer rules become array elements).
-    For float32, literals get an ``F`` suffix and libm calls their ``f`` variants, so nothing
-    is silently computed in double.
+    For float32, literals get an ``F`` suffix and every function is float-only: the kernel's
+    own (float_math.h) where libm's result could differ between targets, else libm's exact ``f``
+    variants (sqrtf, fabsf, fmaxf, fminf), so nothing is computed in double.
     """
 
     def __init__(self, dtype: str, names: dict[sp.Symbol, str] | None = None) -> None:
@@ -97,7 +101,10 @@ class CCodePrinter(C99CodePrinter):
         return self.libm("exp") + "(1)"
 
     def libm(self, name: str) -> str:
-        return name + ("f" if self.single else "")
+        """The C function for libm's ``name`` in this kernel's type."""
+        if not self.single:
+            return name
+        return float_math.REPLACES.get(name, name + "f")
 
     # -- functions: the rule table's C spelling --------------------------------------------------
     def _print(self, expr: Any, **kwargs: Any) -> str:
@@ -107,10 +114,6 @@ class CCodePrinter(C99CodePrinter):
                 self.helpers.add(spelling.c_helper)
             text = spelling.c.format(*(self._print(arg) for arg in expr.args))
             head, _, rest = text.partition("(")
-            if head == "tanh" and self.single:
-                # float32: the kernel's own tanh, correctly rounded and vectorizable (kernel.c.jinja)
-                self.helpers.add("sg_tanhf")
-                return "sg_tanhf(" + rest
             return (self.libm(head) + "(" + rest) if head in _LIBM else text
         return super()._print(expr, **kwargs)
 
@@ -166,10 +169,20 @@ def emit_c(program: Program, initial: np.ndarray) -> dict[str, bytes]:
     except sp.printing.codeprinter.PrintMethodNotImplementedError as error:
         raise BuildError(f"the C backend cannot print a formula of this spec ({error}); "
                          "build with --backend numpy") from None
+    real_size = 4 if spec.dtype == "float32" else 8
+    optimizer = _optimizer_context(spec, printer)
+    predict_work = body["layers"][0]["wt_offset"] if body["form"] == "vector" else 0
     context = {
         "meta": provenance(program),
         "spec": spec,
         "name": spec.name,
+        "NAME": spec.name.upper(),
+        "real_size": real_size,
+        "math": {name: printer.libm(name) for name in _TEMPLATE_MATH},
+        "budget": memory_budget(spec.n_parameters, optimizer["state_size"], spec.n_parameters + body["scratch"],
+                                predict_work, real_size),
+        "predict_work": predict_work,
+        "float_math": "",
         "guard": f"SYMGRAD_{spec.name.upper()}_H",
         "real": "float" if spec.dtype == "float32" else "double",
         "f": "f" if spec.dtype == "float32" else "",
@@ -180,7 +193,7 @@ def emit_c(program: Program, initial: np.ndarray) -> dict[str, bytes]:
         "n_outputs": spec.n_outputs,
         "n_parameters": spec.n_parameters,
         "learning_rate": printer.literal(spec.optimizer.learning_rate),
-        "optimizer": _optimizer_context(spec, printer),
+        "optimizer": optimizer,
         "penalties": _penalties_context(spec, printer),
         "mean": spec.loss.reduction == "mean",
         "names": _parameter_name_table(program),
@@ -194,13 +207,27 @@ def emit_c(program: Program, initial: np.ndarray) -> dict[str, bytes]:
     for name in context["helpers"]:
         if not name.startswith("sg_"):
             raise InternalError(f"unknown C helper {name!r}")
+    kernel = _TEMPLATES.get_template("kernel.c.jinja").render(context)
+    if spec.dtype == "float32":  # paste in the float-only math the kernel calls (float_math.py)
+        context["float_math"] = float_math.source_for(kernel)
+        kernel = _TEMPLATES.get_template("kernel.c.jinja").render(context)
     files = {
         f"{spec.name}.h": _TEMPLATES.get_template("kernel.h.jinja").render(context),
-        f"{spec.name}.c": _TEMPLATES.get_template("kernel.c.jinja").render(context),
+        f"{spec.name}.c": kernel,
         "c_backend.c": _TEMPLATES.get_template("c_backend.c.jinja").render(context),
         "c_backend.py": _TEMPLATES.get_template("c_backend.py.jinja").render(context),
     }
     return {path: text.encode() for path, text in files.items()}
+
+
+def memory_budget(n_parameters: int, state: int, scratch: int, predict: int, real_size: int) -> list[dict[str, Any]]:
+    """What a device needs to train and to predict, in reals and bytes (the header's comment,
+    and what ``export`` prints); the data buffers come on top."""
+    items = [("parameters (theta)", n_parameters), ("optimizer state", state),
+             ("scratch of step and train, any batch size", scratch),
+             ("to train: theta + state + scratch", n_parameters + state + scratch),
+             ("to predict only: theta + predict work", n_parameters + predict)]
+    return [{"what": what, "reals": reals, "bytes": reals * real_size} for what, reals in items]
 
 
 def _optimizer_context(spec, printer: CCodePrinter) -> dict[str, Any]:
@@ -211,6 +238,7 @@ def _optimizer_context(spec, printer: CCodePrinter) -> dict[str, Any]:
                  for name, value in opt.constants().items()}
     return {
         "name": opt.name,
+        "decoupled_weight_decay": printer.literal(opt.weight_decay) if opt.name == "adamw" else None,
         "stateful": opt.stateful,
         "nesterov": opt.nesterov,
         "doc": opt.rule.doc,
@@ -222,13 +250,12 @@ def _optimizer_context(spec, printer: CCodePrinter) -> dict[str, Any]:
 
 def _penalties_context(spec, printer: CCodePrinter) -> list[dict[str, Any]]:
     """Each layer's l1/l2 penalty over its theta range, with the constants the NumPy backend uses."""
-    double = CCodePrinter("float64").literal  # refuses inf and nan, like every literal
     penalties = []
     for start, stop, l1, l2, k in spec.penalized_slices():
         penalties.append({"start": start, "stop": stop, "layer": k + 1,
-                          # the loss is accumulated in double; the gradient in the kernel's real
-                          "l1": double(l1) if l1 else None, "l2": double(l2) if l2 else None,
+                          "l1": bool(l1), "l2": bool(l2),
                           "l1_real": printer.literal(l1) if l1 else None,
+                          "l2_real": printer.literal(l2) if l2 else None,
                           "two_l2": printer.literal(2 * l2) if l2 else None})
     return penalties
 
