@@ -155,12 +155,14 @@ def _parser() -> argparse.ArgumentParser:
     from .export import TARGETS
 
     export = commands.add_parser("export", help="write a self-contained package for another platform "
-                                 "(--target c: a C99 package for a microcontroller, with a self-test)")
+                                 "(--target c: a C99 package for a microcontroller, with a self-test; "
+                                 "--target onnx: an ONNX inference graph)")
     export.add_argument("spec", help="the spec's JSON file")
     export.add_argument("--target", required=True, choices=tuple(TARGETS),
-                        help="; ".join(f"{name}: {description}" for name, (_, description) in TARGETS.items()))
-    export.add_argument("--out", required=True, metavar="DIR",
-                        help="the folder to write (created when missing; refused when it holds other files)")
+                        help="; ".join(f"{name}: {target.description}" for name, target in TARGETS.items()))
+    export.add_argument("--out", required=True, metavar="DIR|FILE",
+                        help="--target c: the folder to write (created when missing; refused when it holds other "
+                        "files); --target onnx: the .onnx file")
     export.add_argument("--init", metavar="THETA.npz",
                         help="start from these parameters (what train --save writes) instead of the spec's")
 

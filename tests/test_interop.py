@@ -8,6 +8,7 @@ differentiation of the same network, and onnxruntime a second evaluator of its f
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,9 +164,18 @@ def test_onnx_without_the_package_says_how_to_install(monkeypatch: pytest.Monkey
         to_onnx(symgrad.parse_spec(str(MAZUR)))
 
 
-def test_export_onnx_writes_the_trained_parameters(tmp_path) -> None:
+def export_onnx(spec, out, init):
+    """``python -m symgrad export SPEC --target onnx --out OUT --init INIT``, in this process; its file's size."""
+    from symgrad.cli import main
+
+    status = main(["export", spec, "--target", "onnx", "--out", str(out), "--init", str(init)])
+    if status != 0:
+        raise symgrad.DataError(f"export exited {status}")
+    return Path(out).stat().st_size
+
+
+def test_export_onnx_writes_the_trained_parameters(tmp_path, capsys) -> None:
     pytest.importorskip("onnx", reason="the onnx extra is not installed")
-    from symgrad.interop import export_onnx
     from symgrad.training import save_parameters
 
     module = symgrad.load(str(MAZUR), backend="numpy")
@@ -180,8 +190,10 @@ def test_export_onnx_writes_the_trained_parameters(tmp_path) -> None:
     np.testing.assert_allclose(outputs, module.forward(theta, X), rtol=1e-12)
     other = tmp_path / "other.npz"
     np.savez(other, theta=np.zeros(3), parameter_names=np.array(["a", "b", "c"]))
-    with pytest.raises(symgrad.DataError, match="10 parameters"):
+    capsys.readouterr()
+    with pytest.raises(symgrad.DataError, match="exited 2"):
         export_onnx(str(MAZUR), tmp_path / "bad.onnx", other)
+    assert "10 parameters" in capsys.readouterr().err
     assert not (tmp_path / "bad.onnx").exists()
 
 

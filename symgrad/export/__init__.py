@@ -13,16 +13,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import SpecError
+from .exported import Exported
 
 #: the file in an export folder that lists what symgrad wrote there (and may overwrite)
 MANIFEST = ".symgrad-export"
-
-
-@dataclass(frozen=True)
-class Exported:
-    """What a target produced: the files and what ``export`` prints about them."""
-    files: dict[str, bytes]
-    report: list[str]
 
 
 def _c(source: Any, init: str | None) -> Exported:
@@ -31,20 +25,55 @@ def _c(source: Any, init: str | None) -> Exported:
     return export_c(source, init)
 
 
-#: --target name -> (function(spec source, --init path or None) -> Exported, one-line description)
-TARGETS: dict[str, tuple[Callable[[Any, str | None], Exported], str]] = {
-    "c": (_c, "a C99 package for a microcontroller: kernel, header, Makefile, CMakeLists.txt, example, self-test"),
+def _onnx(source: Any, init: str | None) -> Exported:
+    from ..interop import to_onnx
+    from ..pipeline import analyze, load
+    from ..training import load_checkpoint
+
+    spec = analyze(source).spec
+    theta = None if init is None else load_checkpoint(init, load(spec, backend="numpy")).theta
+    model = to_onnx(spec, theta)
+    return Exported({"model.onnx": model}, [f"ONNX graph of {spec.name}'s forward pass ({spec.dtype}, opset "
+                                            f"17): input X (batch, {spec.n_inputs}), output Y (batch, "
+                                            f"{spec.n_outputs}); {len(model):,} bytes"])
+
+
+@dataclass(frozen=True)
+class Target:
+    """One --target: what it makes, what it is, and whether --out names a folder or the one file."""
+
+    make: Callable[[Any, str | None], Exported]
+    description: str
+    writes: str = "folder"
+
+
+TARGETS: dict[str, Target] = {
+    "c": Target(_c, "a C99 package for a microcontroller: kernel, header, Makefile, CMakeLists.txt, example, "
+                "self-test (--out names a folder)"),
+    "onnx": Target(_onnx, "an ONNX inference graph of forward (--out names the .onnx file; needs pip install "
+                   "'symgrad[onnx]')", writes="file"),
 }
 
 
 def export(source: Any, target: str, out: str | Path, init: str | None = None) -> Exported:
-    """Export ``source`` for ``target`` into the folder ``out``; the folder's own files are never touched."""
+    """Export ``source`` for ``target`` into ``out``: a folder whose own files are never touched, or
+    (for a one-file target) that file, replaced atomically."""
     if target not in TARGETS:
         raise SpecError("--target", f"unknown target {target!r}", f"choose one of {', '.join(TARGETS)}")
-    folder = Path(out)
-    _check_folder(folder)
-    exported = TARGETS[target][0](source, init)
-    write_package(folder, exported.files)
+    chosen = TARGETS[target]
+    path = Path(out)
+    if chosen.writes == "file":
+        from ..files import write_atomic
+        from ..outputs import check_output
+
+        check_output(path, "--out")
+        exported = chosen.make(source, init)
+        (data,) = exported.files.values()
+        write_atomic(path, data)
+        return Exported({path.name: data}, exported.report)
+    _check_folder(path)
+    exported = chosen.make(source, init)
+    write_package(path, exported.files)
     return exported
 
 

@@ -36,22 +36,4 @@ def to_onnx(spec: Any, theta: np.ndarray | None = None) -> bytes:
 
 
 
-def export_onnx(spec: Any, out: Any, init: Any = None) -> int:
-    """Write the ONNX graph of ``spec`` to ``out``: with the parameters saved by ``train --save`` in
-    ``init``, else the spec's initial values.  Returns the file's size in bytes."""
-    from pathlib import Path
-
-    from ..files import write_atomic
-    from ..pipeline import analyze, load
-    from ..training import load_checkpoint
-
-    resolved = analyze(spec).spec
-    theta = None
-    if init is not None:  # checked against the network like train --init (names, length, finite)
-        theta = load_checkpoint(init, load(resolved, backend="numpy")).theta
-    model = to_onnx(resolved, theta)
-    write_atomic(Path(out), model)
-    return len(model)
-
-
-__all__ = ["to_torch", "from_torch", "to_onnx", "export_onnx"]
+__all__ = ["to_torch", "from_torch", "to_onnx"]

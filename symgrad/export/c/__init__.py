@@ -17,7 +17,7 @@ import numpy as np
 from ...emit import template_environment
 from ...emit.c import memory_budget
 from ...errors import DataError
-from .. import Exported
+from ..exported import Exported
 
 _TEMPLATES = template_environment(Path(__file__).parent)
 
