@@ -17,8 +17,19 @@ import numpy as np
 import pytest
 
 import symgrad
-from helpers import (E0, E1, E_AFTER_10000, MAZUR, OUTPUTS_AFTER_10000, W1_AFTER_ONE, W5_AFTER_ONE,
-                     assert_backends_agree, assert_gradient_matches, random_problem, reference_numpy)
+from helpers import (
+    E0,
+    E1,
+    E_AFTER_10000,
+    MAZUR,
+    OUTPUTS_AFTER_10000,
+    W1_AFTER_ONE,
+    W5_AFTER_ONE,
+    assert_backends_agree,
+    assert_gradient_matches,
+    random_problem,
+    reference_numpy,
+)
 from symgrad import compiler
 from symgrad import program as program_stage
 

@@ -24,8 +24,17 @@ import numpy as np
 import pytest
 
 import symgrad
-from helpers import (CONFIGS, Reference, assert_backends_agree, assert_gradient_matches, central_differences,
-                     make_spec, random_problem, reference_numpy, steps_with_torch)
+from helpers import (
+    CONFIGS,
+    Reference,
+    assert_backends_agree,
+    assert_gradient_matches,
+    central_differences,
+    make_spec,
+    random_problem,
+    reference_numpy,
+    steps_with_torch,
+)
 from symgrad import compiler, rules
 
 pytestmark = pytest.mark.skipif(compiler.unavailable_reason() is not None,

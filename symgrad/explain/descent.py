@@ -22,9 +22,10 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import sympy as sp
 
-from ..gradients import A, LOGP, T, Z, Gradients
+from ..gradients import LOGP, A, Gradients, T, Z
+from ..optimizers import Optimizer as OptimizerSpec
+from ..optimizers import Quantities
 from ..program import LayerPlan, optimize
-from ..optimizers import Optimizer as OptimizerSpec, Quantities
 
 #: NumPy versions of the rule table's functions, by SymPy class name (what lambdify prints).
 _NUMPY_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {

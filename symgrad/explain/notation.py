@@ -10,9 +10,34 @@ from __future__ import annotations
 import sympy as sp
 
 from ..formulas import Factor, format_number, tex_number
-from .equations import (ERROR, Difference, Equation, Formula, Fraction, Matrix, Name, Node, Number, Parenthesized,
-                        Partial, Product, Root, Square, Sum)
-from .printers import MINUS, MathMLPrinter, MathTex, MathText, ValueTex, ValueText, mathml_name, mathml_number, text_number
+from .equations import (
+    ERROR,
+    Difference,
+    Equation,
+    Formula,
+    Fraction,
+    Matrix,
+    Name,
+    Node,
+    Number,
+    Parenthesized,
+    Partial,
+    Product,
+    Root,
+    Square,
+    Sum,
+)
+from .printers import (
+    MINUS,
+    MathMLPrinter,
+    MathTex,
+    MathText,
+    ValueTex,
+    ValueText,
+    mathml_name,
+    mathml_number,
+    text_number,
+)
 
 
 class Notation:

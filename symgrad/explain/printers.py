@@ -16,9 +16,8 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 
 from .. import rules
 from ..formulas import TexPrinter, TextPrinter, format_number, tex_number
-from ..naming import PREFIXES
 from ..model import display_name
-
+from ..naming import PREFIXES
 
 #: How MathML shows the prefixes of the model's symbol names (LaTeX: formulas.latex_name).
 _MATHML_PREFIXES = tuple((PREFIXES[role], shown) for role, shown in (

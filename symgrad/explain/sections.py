@@ -13,17 +13,37 @@ from typing import Any, Mapping, Sequence
 import sympy as sp
 
 from ..formulas import Factor, Point, value_of
-from ..gradients import A, T, Z, Gradients
+from ..gradients import A, Gradients, T, Z
 from ..model import Model
-from ..rules import stable_log_rewrites
 from ..naming import code_name
 from ..optimizers import describe
+from ..rules import stable_log_rewrites
 from ..spec import Spec
 from .derivations import derivations_group
-from .printers import text_number
 from .document import ERROR_SYMBOL, LAYER_RULE_LIMIT, OUTPUT_LIST_LIMIT, Batch, Group, Line, Section, Table
-from .equations import (ERROR, PENALTY, Difference, Equation, Formula, Fraction, Name, Node, Number, Partial,
-                        Product, Sum, marked, product, quantity, share, subscripted, summed, total)
+from .equations import (
+    ERROR,
+    PENALTY,
+    Difference,
+    Equation,
+    Formula,
+    Fraction,
+    Name,
+    Node,
+    Number,
+    Partial,
+    Product,
+    Sum,
+    marked,
+    product,
+    quantity,
+    share,
+    subscripted,
+    summed,
+    total,
+)
+from .printers import text_number
+
 
 def _describe_layer(spec: Spec, k: int) -> str:
     layer = spec.layers[k]

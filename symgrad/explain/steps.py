@@ -14,10 +14,32 @@ import sympy as sp
 from ..formulas import Factor, Point, format_number
 from ..spec import Spec
 from .descent import Descent
-from .printers import text_number
 from .document import OUTPUT_LIST_LIMIT, Group, Line, Section
-from .equations import (ALPHA, BETA1, BETA2, EPSILON, ERROR, ETA, LAMBDA, MU, Difference, Equation, Fraction,
-                        Node, Number, Partial, Product, Root, Square, Sum, marked, per_parameter, quantity)
+from .equations import (
+    ALPHA,
+    BETA1,
+    BETA2,
+    EPSILON,
+    ERROR,
+    ETA,
+    LAMBDA,
+    MU,
+    Difference,
+    Equation,
+    Fraction,
+    Node,
+    Number,
+    Partial,
+    Product,
+    Root,
+    Square,
+    Sum,
+    marked,
+    per_parameter,
+    quantity,
+)
+from .printers import text_number
+
 
 def update_section(spec: Spec, point: Point, gradient: Mapping[str, float], updated: Mapping[str, float],
                    first_step: Mapping[str, Mapping[str, float]], shown: Iterable[str], after: float,

@@ -33,7 +33,7 @@ from ...errors import BuildError, InternalError
 from ...layout import name_groups
 from ...naming import gradient_local
 from ...program import Program, ScalarProgram, VectorProgram
-from ...rules import A, LOGP, T, Z
+from ...rules import LOGP, A, T, Z
 from ...templates import template_environment
 from ..common import output_rules, provenance, scalar_names
 from . import float_math

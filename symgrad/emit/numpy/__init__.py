@@ -19,7 +19,7 @@ from ...errors import InternalError
 from ...layout import name_groups
 from ...naming import code_name
 from ...program import Program, ScalarProgram, VectorProgram
-from ...rules import A, LOGP, T, Z
+from ...rules import LOGP, A, T, Z
 from ...templates import template_environment
 from ..common import output_rules, provenance, scalar_names
 
