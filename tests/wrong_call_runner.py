@@ -19,7 +19,8 @@ BAD_OBJECTS = [None, 1, 2.5, "x", b"x", [1.0, 2.0], {"a": 1}, object(), True, (1
 
 
 USES = {"forward": {"theta", "X"}, "loss": {"theta", "X", "T"}, "gradient": {"theta", "X", "T"},
-        "step": {"theta", "X", "T", "state"}, "train": {"theta", "X", "T", "state", "epochs", "batch_size", "seed"}}
+        "step": {"theta", "X", "T", "state"}, "train": {"theta", "X", "T", "state", "epochs", "batch_size", "seed"},
+        "gradient_sum": {"theta", "X", "T"}, "penalty": {"theta"}, "update": {"theta", "grad", "state"}}
 
 
 def must_fail(function: str, target: str, what: str, args: dict, extra: dict) -> bool:
@@ -37,7 +38,7 @@ def must_fail(function: str, target: str, what: str, args: dict, extra: dict) ->
         return target != "state" or value.size != 0 or False
     if what == "readonly":
         # an empty state (plain SGD) is never written, so a read-only one may be accepted
-        return target in ("theta", "state") and function in ("step", "train") and value.size > 0
+        return target in ("theta", "state") and function in ("step", "train", "update") and value.size > 0
     if what in ("strided", "fortran", "reversed view"):
         return not value.flags.c_contiguous
     return False  # non-finite values propagate
@@ -57,6 +58,7 @@ def main() -> int:
             "X": rng.normal(size=(n, m.N_INPUTS)).astype(dtype),
             "T": rng.uniform(size=(n, m.N_OUTPUTS)).astype(dtype),
             "state": m.initial_state(),
+            "grad": rng.normal(size=m.N_PARAMETERS).astype(dtype),
         }
 
     def corrupt(value, name):
@@ -96,14 +98,14 @@ def main() -> int:
 
     outcomes: dict[str, int] = {}
     surprises: list[str] = []
-    functions = ["forward", "loss", "gradient", "step", "train"]
+    functions = ["forward", "loss", "gradient", "step", "train", "gradient_sum", "penalty", "update"]
     for _ in range(count):
         args = good()
         function = functions[rng.integers(len(functions))]
-        target = ["theta", "X", "T", "state", "epochs", "batch_size", "seed", "shuffle"][rng.integers(8)]
+        target = ["theta", "X", "T", "state", "grad", "epochs", "batch_size", "seed", "shuffle"][rng.integers(9)]
         extra: dict[str, object] = {}
         what = "none"
-        if target in ("theta", "X", "T", "state"):
+        if target in ("theta", "X", "T", "state", "grad"):
             args[target], what = corrupt(args[target], target)
         elif target == "epochs":
             extra["epochs"] = [0, -1, -(2**40), 1.5, "3", None, True, np.float64(2.0), [1]][rng.integers(9)]
@@ -123,6 +125,12 @@ def main() -> int:
                 m.gradient(args["theta"], args["X"], args["T"])
             elif function == "step":
                 m.step(args["theta"], args["X"], args["T"], state=args["state"])
+            elif function == "gradient_sum":
+                m.gradient_sum(args["theta"], args["X"], args["T"])
+            elif function == "penalty":
+                m.penalty(args["theta"])
+            elif function == "update":
+                m.update(args["theta"], args["grad"], state=args["state"])
             else:
                 epochs = extra.get("epochs", 2)
                 m.train(args["theta"], args["X"], args["T"], epochs, batch_size=extra.get("batch_size", 2),
