@@ -69,11 +69,7 @@ def test_torch_module_matches_forward_loss_and_gradient(case: str) -> None:
     loss.backward()
     expected_loss, expected_grad = module.gradient(theta, X, T)
     assert loss.item() == pytest.approx(expected_loss, rel=1e-12, abs=1e-14)
-    grad = np.zeros_like(theta)
-    for key, entries in network._layout.items():
-        tensor = getattr(network, key)
-        for where, index, _ in entries:
-            grad[index] = float(tensor.grad[where])
+    grad = network.as_theta(lambda key: getattr(network, key).grad.numpy())
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(from_torch(spec, network), theta)
 

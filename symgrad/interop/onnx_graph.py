@@ -17,6 +17,7 @@ from ..errors import SpecError
 from ..spec import Spec
 from ..version import __version__
 from .lowering import activation_expr, lower
+from .parameters import checked_theta, layer_arrays
 
 #: The ONNX operator set the graph uses (Softmax on one axis needs 13; 17 is widely supported).
 OPSET = 17
@@ -75,31 +76,13 @@ def to_onnx(spec: Spec, theta: np.ndarray | None) -> bytes:
     onnx = _onnx()
     import sympy as sp
 
-    from ..initialize import initial_parameters
-
     dtype = np.dtype(spec.dtype)
-    if theta is None:
-        theta = initial_parameters(spec)
-    theta = np.asarray(theta, dtype=np.float64)
-    if theta.shape != (spec.n_parameters,):
-        raise SpecError("--init", f"theta has shape {theta.shape}, but {spec.name} has {spec.n_parameters} parameters",
-                        "pass the parameters saved for this spec (train --save)")
+    theta = checked_theta(spec, theta, "--init")
     element = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     target = _GraphTarget(onnx, dtype, "t")
     x = sp.Symbol("x", real=True)
     current = "X"
-    for k, layer in enumerate(spec.layers):
-        weights = np.zeros((layer.n_out, layer.n_in))
-        biases = np.zeros((layer.n_out,) if layer.bias_mode == "per_unit" else ())
-        for parameter in spec.parameters:
-            if parameter.layer != k:
-                continue
-            if parameter.kind == "weight":
-                weights[parameter.j, parameter.i] = theta[parameter.index]
-            elif layer.bias_mode == "shared":
-                biases[()] = theta[parameter.index]
-            else:
-                biases[parameter.j] = theta[parameter.index]
+    for k, (layer, (weights, biases)) in enumerate(zip(spec.layers, layer_arrays(spec, theta))):
         inputs = [current, f"W{k}"]
         target.initializers.append(onnx.numpy_helper.from_array(weights.astype(dtype), f"W{k}"))
         if layer.bias_mode != "none":

@@ -9,13 +9,14 @@ gradient.  torch is imported here only, when the user calls :func:`symgrad.to_to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import SpecError
 from ..spec import Spec, parse_spec
 from .lowering import activation_expr, loss_parts, lower
+from .parameters import checked_theta, layer_arrays
 
 
 def _torch() -> Any:
@@ -29,18 +30,6 @@ def _torch() -> Any:
 
 def _spec(spec: Any) -> Spec:
     return spec if isinstance(spec, Spec) else parse_spec(spec)
-
-
-def _theta(spec: Spec, theta: Any) -> np.ndarray:
-    if theta is None:
-        from ..initialize import initial_parameters
-
-        return initial_parameters(spec).astype(np.float64)
-    values = np.asarray(theta, dtype=np.float64)
-    if values.shape != (spec.n_parameters,):
-        raise SpecError("theta", f"has shape {values.shape}, but {spec.name} has {spec.n_parameters} parameters",
-                        "pass the 1-D theta of this spec (order: PARAMETER_NAMES)")
-    return values
 
 
 class _TorchTarget:
@@ -89,35 +78,30 @@ def _module_class(torch: Any) -> type:
             self._activations = [None if layer.activation.name == "softmax"
                                  else activation_expr(layer.activation, self._x) for layer in spec.layers]
             self._loss = loss_parts(build_model(spec))
-            frozen = set(spec.frozen)
-            by_tensor: dict[str, list[tuple[tuple[int, ...], int, bool]]] = {}
-            shapes: dict[str, tuple[int, ...]] = {}
-            for parameter in spec.parameters:
-                layer = spec.layers[parameter.layer]
-                if parameter.kind == "weight":
-                    key, where = f"weight_{parameter.layer}", (parameter.j, parameter.i)
-                    shape = (layer.n_out, layer.n_in)
-                elif layer.bias_mode == "shared":
-                    key, shape, where = f"bias_{parameter.layer}", (), ()
-                else:
-                    key, shape, where = f"bias_{parameter.layer}", (layer.n_out,), (parameter.j,)
-                shapes[key] = shape
-                by_tensor.setdefault(key, []).append((where, parameter.index, parameter.name in frozen))
-            self._layout = by_tensor
-            for key, entries in by_tensor.items():
-                values = np.zeros(shapes[key])
-                mask = np.zeros(shapes[key], dtype=bool)
-                for where, index, is_frozen in entries:
-                    values[where] = theta[index]
-                    mask[where] = is_frozen
-                tensor = torch.tensor(values, dtype=self.dtype)
-                if mask.all():
-                    self.register_buffer(key, tensor)
-                else:
-                    self.register_parameter(key, torch.nn.Parameter(tensor))
-                    if mask.any():
-                        self.register_buffer(f"{key}_frozen_mask", torch.tensor(mask))
-                        self.register_buffer(f"{key}_frozen_values", tensor.clone())
+            frozen = np.isin(np.arange(spec.n_parameters), [p.index for p in spec.parameters if p.name in spec.frozen])
+            for k, ((weights, biases), (mask_w, mask_b)) in enumerate(zip(layer_arrays(spec, theta),
+                                                                      layer_arrays(spec, frozen))):
+                for key, values, mask in ((f"weight_{k}", weights, mask_w), (f"bias_{k}", biases, mask_b)):
+                    if values is None:
+                        continue
+                    tensor = torch.tensor(values, dtype=self.dtype)
+                    if mask.all():
+                        self.register_buffer(key, tensor)
+                    else:
+                        self.register_parameter(key, torch.nn.Parameter(tensor))
+                        if mask.any():
+                            self.register_buffer(f"{key}_frozen_mask", torch.tensor(mask))
+                            self.register_buffer(f"{key}_frozen_values", tensor.clone())
+
+        def as_theta(self, value_of: Callable[[str], Any]) -> np.ndarray:
+            """Per-layer tensors laid out as theta: ``value_of(key)`` for each ``weight_k``/``bias_k``
+            (``self.tensor`` gives the parameters, a tensor's ``.grad`` the gradient)."""
+            theta = np.zeros(self.spec.n_parameters)
+            for k, (weights, biases) in enumerate(layer_arrays(self.spec, theta)):
+                weights[...] = value_of(f"weight_{k}")
+                if biases is not None:
+                    biases[...] = value_of(f"bias_{k}")
+            return theta
 
         def tensor(self, key: str) -> Any:
             """A layer's weight or bias as used: frozen entries from their buffer."""
@@ -168,7 +152,7 @@ def _module_class(torch: Any) -> type:
 def to_torch(spec: Any, theta: Any = None) -> Any:
     torch = _torch()
     resolved = _spec(spec)
-    return _module_class(torch)(resolved, _theta(resolved, theta))
+    return _module_class(torch)(resolved, checked_theta(resolved, theta, "theta"))
 
 
 def from_torch(spec: Any, module: Any) -> np.ndarray:
@@ -177,12 +161,8 @@ def from_torch(spec: Any, module: Any) -> np.ndarray:
     torch = _torch()
     resolved = _spec(spec)
     theta = np.zeros(resolved.n_parameters, dtype=np.float64)
-    if hasattr(module, "_layout") and hasattr(module, "tensor"):
-        for key, entries in module._layout.items():
-            values = module.tensor(key).detach().cpu().numpy()
-            for where, index, _ in entries:
-                theta[index] = values[where]
-        return theta.astype(resolved.dtype)
+    if hasattr(module, "as_theta") and hasattr(module, "tensor"):
+        return module.as_theta(lambda key: module.tensor(key).detach().cpu().numpy()).astype(resolved.dtype)
     modules = module.modules() if isinstance(module, torch.nn.Module) else ()
     linears = [m for m in modules if isinstance(m, torch.nn.Linear)]
     if len(linears) != len(resolved.layers):
@@ -195,12 +175,8 @@ def from_torch(spec: Any, module: Any) -> np.ndarray:
         if (linear.bias is None) != (layer.bias_mode == "none") or layer.bias_mode == "shared":
             raise SpecError(f"$.layers[{k}].bias", f'Linear layer {k} cannot hold a "{layer.bias_mode}" bias',
                             "use per_unit biases with Linear(bias=True), none with Linear(bias=False)")
-    def numpy(tensor: Any) -> np.ndarray | None:
-        return None if tensor is None else tensor.detach().cpu().numpy()
-
-    arrays = [(numpy(linear.weight), numpy(linear.bias)) for linear in linears]
-    for parameter in resolved.parameters:
-        weights, biases = arrays[parameter.layer]
-        is_weight = parameter.kind == "weight"
-        theta[parameter.index] = weights[parameter.j, parameter.i] if is_weight else biases[parameter.j]
+    for (weights, biases), linear in zip(layer_arrays(resolved, theta), linears):
+        weights[...] = linear.weight.detach().cpu().numpy()
+        if biases is not None:
+            biases[...] = linear.bias.detach().cpu().numpy()
     return theta.astype(resolved.dtype)
