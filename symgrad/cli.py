@@ -270,8 +270,7 @@ def _check(args: argparse.Namespace) -> int:
     if (args.formula is None) == (args.value is None):
         raise SpecError("check", "give either a FORMULA or --value NUMBER (one of them)",
                         "e.g. check SPEC --param w5 'delta_o1*out_h1', or check SPEC --param w5 --value 0.0822")
-    if not 1 <= args.digits <= 17:
-        raise SpecError("--digits", f"{args.digits} is out of range", "use 1 to 17")
+    _check_digits(args.digits)
     gradients = analyze(args.spec).gradients
     if args.formula is not None:
         verdict = check_formula(gradients, args.param, args.formula, digits=args.digits)

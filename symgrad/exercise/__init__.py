@@ -130,14 +130,13 @@ def exercises(seed: int, count: int = 3) -> list[Exercise]:
 
 def write_exercises(seed: int, out: str | Path, count: int = 3, format: str = "md", digits: int = 6) -> list[Path]:
     """The question sheet, the answer key, answers.json and a worked solution per exercise, in ``out``."""
-    from ..explain import explain
+    from ..explain import check_digits, explain
     from ..files import write_atomic
     from .render import render
 
     if format not in FORMATS:
         raise SpecError("--format", f'unknown format "{format}"', "use md or html")
-    if not 1 <= digits <= 17:
-        raise SpecError("--digits", f"{digits} is out of range", "use 1 to 17")
+    check_digits(digits)
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise SpecError("--out", f"{folder} exists and is not a folder", "name a folder (it is created when missing)")
