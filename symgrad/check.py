@@ -89,18 +89,26 @@ def read_formula(text: str, gradients: Gradients) -> sp.Expr:
     return rules.formula_expr(text, names, "FORMULA", DERIVATIVE_FUNCTIONS)
 
 
+def _example_points(gradients: Gradients) -> list[dict[sp.Symbol, sp.Expr]]:
+    """One point per example of the spec (none without one), at its initial values, as exact rationals."""
+    from .initialize import initial_parameters
+
+    model = gradients.model
+    spec = model.spec
+    if spec.example is None:
+        return []
+    rational = lambda v: sp.nsimplify(float(v), rational=True)  # noqa: E731
+    parameters = {s: rational(v) for s, v in zip(model.parameters, initial_parameters(spec))}
+    return [{**parameters, **{s: rational(v) for s, v in zip(model.inputs, inputs)},
+             **{s: rational(v) for s, v in zip(model.targets, targets)}}
+            for inputs, targets in zip(spec.example.inputs, spec.example.targets)]
+
+
 def _points(gradients: Gradients, count: int, seed: int) -> list[dict[sp.Symbol, sp.Expr]]:
     """The spec's own numbers first (when it has an example), then random ones, as exact rationals."""
     model = gradients.model
     spec = model.spec
-    points = []
-    if spec.example is not None:
-        from .initialize import initial_parameters
-
-        point = {s: sp.nsimplify(float(v), rational=True) for s, v in zip(model.parameters, initial_parameters(spec))}
-        point.update({s: sp.nsimplify(v, rational=True) for s, v in zip(model.inputs, spec.example.inputs[0])})
-        point.update({s: sp.nsimplify(v, rational=True) for s, v in zip(model.targets, spec.example.targets[0])})
-        points.append(point)
+    points = _example_points(gradients)[:1]
     rng = np.random.default_rng(seed)
     on_simplex = spec.loss.name == "cross_entropy"  # softmax's delta o - t holds where the targets sum to 1
     for _ in range(count):
@@ -244,16 +252,10 @@ def check_value(gradients: Gradients, parameter: str, number: str, digits: int =
                         'add "example": {"inputs": [...], "targets": [...]} to the spec, or check a formula instead')
     value, half_unit = _tolerance_of(number)
     derivative = gradients.parameter(parameter)
-    base = _points(gradients, 0, 0)[0]
-    model = gradients.model
-    values = []
-    for inputs, targets in zip(spec.example.inputs, spec.example.targets):
-        point = dict(base)
-        point.update({s: sp.nsimplify(v, rational=True) for s, v in zip(model.inputs, inputs)})
-        point.update({s: sp.nsimplify(v, rational=True) for s, v in zip(model.targets, targets)})
-        values.append(_value(derivative.expr, _at(gradients, point)))
+    points = [_at(gradients, point) for point in _example_points(gradients)]
+    values = [_value(derivative.expr, point) for point in points]
     total = sp.Add(*values) / (len(values) if spec.loss.reduction == "mean" else 1)
-    exact = float(total + _value(derivative.penalty, _at(gradients, base)))
+    exact = float(total + _value(derivative.penalty, points[0]))  # the penalty: once, in the parameters alone
     over = len(values) > 1 and f" ({spec.loss.reduction} over {len(values)} examples)" or ""
     error = abs(value - exact)
     if error <= half_unit * (1 + 1e-9):
