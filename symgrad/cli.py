@@ -236,6 +236,13 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule_note(optimizer: Any, epochs: int) -> str:
+    """``, the rate times 0.1 every 30 epochs (StepLR): 0.005 in the last epoch`` when there is a schedule."""
+    if optimizer.schedule is None:
+        return ""
+    return f", {optimizer.schedule.describe()}: {optimizer.rate(epochs - 1):g} in the last epoch"
+
+
 def _formulas(args: argparse.Namespace) -> int:
     from .formulas import formulas_report
     from .pipeline import analyze
@@ -419,7 +426,8 @@ def _train(args: argparse.Namespace) -> int:
     print(result)
     ran = len(history.loss)
     print(f"trained {spec.name} ({module.BACKEND} backend, {spec.optimizer.name}, learning rate "
-          f"{spec.optimizer.learning_rate:g}) for {ran} epoch(s) on {train_set.n} example(s) "
+          f"{spec.optimizer.learning_rate:g}{_schedule_note(spec.optimizer, first_epoch + ran)}) for {ran} epoch(s) "
+          f"on {train_set.n} example(s) "
           f"in {history.seconds:.2f} s ({ran * train_set.n / max(history.seconds, 1e-9):,.0f} examples/s)")
     if cluster_note:
         print(cluster_note)

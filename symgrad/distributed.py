@@ -189,11 +189,15 @@ def fit(spec: Any, X: Any, T: Any, *, epochs: int, chunk_rows: int = DEFAULT_CHU
         round_sums = _cluster_rounds(client, document, backend, chunks)
     scale = 1.0 / n if module.REDUCTION == "mean" else 1.0
     losses = np.empty(epochs)
+    # a learning-rate schedule counts epochs in the state (STATE_LAYOUT's "epoch"), as train does
+    epoch_count = next((start for part, start, _ in module.STATE_LAYOUT if part == "epoch"), None)
     for epoch in range(epochs):
         loss_sum, grad_sum = round_sums(theta)
         penalty, penalty_grad = module.penalty(theta)
         losses[epoch] = loss_sum * scale + penalty
         module.update(theta, (grad_sum * scale + penalty_grad).astype(module.DTYPE), state)
+        if epoch_count is not None:
+            state[epoch_count] += 1
         if progress is not None:
             progress(epoch + 1, float(losses[epoch]), theta)
     return theta, state, losses

@@ -5,8 +5,13 @@ options, its state layout, the derived constants its update reads, a reference s
 NumPy (what ``explain`` and the tests run) and its wording for explain and the docs.  The
 schema, spec parsing, both emitters and ``explain`` read it; the two templates print the
 update itself.  Adding an optimizer means a :class:`Rule` here and its update in
-``emit/numpy/module/update.py.jinja`` and ``emit/c/kernel/update.c.jinja``.  Learning-rate schedules
-(DESIGN.md section 10) belong here too, as another table beside :data:`OPTIMIZERS`.
+``emit/numpy/module/update.py.jinja`` and ``emit/c/kernel/update.c.jinja``.
+
+Learning-rate schedules (DESIGN.md section 10) are the second table, :data:`SCHEDULES`: each
+schedule's options with ``torch.optim.lr_scheduler``'s names and defaults, its rate as a Python
+expression (printed into every generated module's ``learning_rate(epoch)``, which both backends
+call) and as a reference function (what ``explain`` runs and the tests compare), and its wording.
+Adding a schedule touches this file only.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class Optimizer:
     eps: float = 1e-8
     beta1: float = 0.9
     beta2: float = 0.999
+    schedule: "Schedule | None" = None
 
     @property
     def rule(self) -> "Rule":
@@ -82,11 +88,22 @@ class Optimizer:
         return [(key, values[key]) for key in self.rule.options]
 
     def state_layout(self, n_parameters: int) -> list[tuple[str, int, int]]:
-        """The state array's parts: (PyTorch's name, first index, length); empty without state."""
+        """The state array's parts: (PyTorch's name, first index, length); empty without state.
+
+        A schedule adds one last part, "epoch": the number of epochs ``train`` has finished, from
+        which every backend takes the epoch's learning rate (so a saved state resumes exactly).
+        """
         parts = self.rule.state_parts(self)
-        if not parts:
-            return []
-        return [("step", 0, 1)] + [(part, 1 + k * n_parameters, n_parameters) for k, part in enumerate(parts)]
+        layout = []
+        if parts:
+            layout = [("step", 0, 1)] + [(part, 1 + k * n_parameters, n_parameters) for k, part in enumerate(parts)]
+        if self.schedule is not None:
+            layout.append(("epoch", sum(length for _, _, length in layout), 1))
+        return layout
+
+    def rate(self, epoch: int) -> float:
+        """The learning rate in epoch ``epoch`` (0-based): the schedule's, or the constant one."""
+        return self.learning_rate if self.schedule is None else self.schedule.rate(self.learning_rate, epoch)
 
     def constants(self) -> dict[str, float | None]:
         """The numbers the update reads, derived in Python double so every backend rounds alike.
@@ -242,7 +259,8 @@ def resolve(raw: dict[str, Any]) -> Optimizer:
     return Optimizer(name=rule.name, learning_rate=float(raw["learning_rate"]),
                      momentum=float(value("momentum")), dampening=float(value("dampening")),
                      nesterov=bool(value("nesterov")), weight_decay=float(value("weight_decay")),
-                     alpha=float(value("alpha")), eps=float(value("eps")), beta1=float(beta1), beta2=float(beta2))
+                     alpha=float(value("alpha")), eps=float(value("eps")), beta1=float(beta1), beta2=float(beta2),
+                     schedule=resolve_schedule(raw["schedule"]) if "schedule" in raw else None)
 
 
 def schema_properties() -> dict[str, Any]:
@@ -266,9 +284,11 @@ def _json_text(value: Any) -> str:
 
 
 def describe(o: Optimizer) -> str:
-    """``plain SGD with learning rate 0.5``, ``Adam with learning rate 0.01, betas (0.9, 0.999), eps 1e-08``."""
+    """``plain SGD with learning rate 0.5``, ``Adam with learning rate 0.01, betas (0.9, 0.999), eps 1e-08``;
+    a schedule follows: ``..., the rate times 0.1 every 30 epochs (StepLR)``."""
+    scheduled = f", {o.schedule.describe()}" if o.schedule is not None else ""
     if o.plain:
-        return f"plain SGD with learning rate {o.learning_rate!r}"
+        return f"plain SGD with learning rate {o.learning_rate!r}{scheduled}"
     options = [f"learning rate {o.learning_rate!r}"]
     if "alpha" in o.rule.options:
         options.append(f"alpha {o.alpha!r}")
@@ -281,4 +301,162 @@ def describe(o: Optimizer) -> str:
                        + (f", dampening {o.dampening!r}" if o.dampening else ""))
     if o.weight_decay:
         options.append(f"{'decoupled ' if o.name == 'adamw' else ''}weight decay {o.weight_decay!r}")
-    return f"{o.rule.title} with " + ", ".join(options)
+    return f"{o.rule.title} with " + ", ".join(options) + scheduled
+
+
+# -- learning-rate schedules: torch.optim.lr_scheduler, stepped once per epoch of train ----------
+#
+# A schedule's rate in epoch e (0-based: e epochs finished, e calls of PyTorch's scheduler.step())
+# is PyTorch's closed form (``_get_closed_form_lr``), a function of e alone, so resuming from a
+# saved epoch count is exact.  ``expression`` is the same formula as the Python source every
+# generated module prints into ``learning_rate(epoch)`` (LEARNING_RATE the spec's base rate; the
+# numbers are the schedule's own, printed with repr); ``reference`` computes it here for explain
+# and the tests, which also compare both with torch.optim.lr_scheduler itself.
+
+#: Every option any schedule takes, by PyTorch's name (``name`` is not among them).
+SCHEDULE_OPTIONS: dict[str, Option] = {option.name: option for option in (
+    Option("step_size", None, {"type": "integer", "minimum": 1, "maximum": 10**9},
+           description="step: epochs between two decays (required)."),
+    Option("gamma", 0.1, {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+           description="step, multistep (default 0.1), exponential (required): the factor of each decay."),
+    Option("milestones", None, {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 10**9},
+                                "minItems": 1, "maxItems": 1000},
+           description="multistep: the epochs at which the rate is multiplied by gamma, increasing (required)."),
+    Option("T_max", None, {"type": "integer", "minimum": 1, "maximum": 10**9},
+           description="cosine: epochs from the base rate down to eta_min (required)."),
+    Option("eta_min", 0.0, {"type": "number", "minimum": 0, "maximum": 1e6},
+           description="cosine: the lowest rate (default 0)."),
+    Option("start_factor", 1 / 3, {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+           description="linear: the base rate's factor in epoch 0 (default 1/3)."),
+    Option("end_factor", 1.0, {"type": "number", "minimum": 0, "maximum": 1},
+           description="linear: its factor from epoch total_iters on (default 1)."),
+    Option("total_iters", 5, {"type": "integer", "minimum": 1, "maximum": 10**9},
+           description="linear: epochs from start_factor to end_factor (default 5)."),
+)}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule as a spec resolved it: its name and every option it takes."""
+
+    name: str
+    options: tuple[tuple[str, Any], ...]  # (PyTorch's name, value), in the rule's order
+
+    @property
+    def rule(self) -> "ScheduleRule":
+        return SCHEDULES[self.name]
+
+    def __getitem__(self, option: str) -> Any:
+        return dict(self.options)[option]
+
+    def rate(self, base: float, epoch: float) -> float:
+        """The learning rate in epoch ``epoch`` for base rate ``base`` (PyTorch's closed form)."""
+        return self.rule.reference(self, base, epoch)
+
+    def expression(self) -> str:
+        """The rate as Python source in ``epoch`` and ``LEARNING_RATE`` (and ``math``), for generated code."""
+        return self.rule.expression(self)
+
+    def describe(self) -> str:
+        """``the rate times 0.1 every 30 epochs (StepLR)``: what the schedule does, in words."""
+        return f"{self.rule.describe(self)} ({self.rule.torch.rsplit('.', 1)[-1]})"
+
+    def formula(self, base: str = "\u03b7") -> str:
+        """``η_e = η · 0.1^⌊e/30⌋``: the rate of epoch e in mathematical notation, the base rate written ``base``."""
+        return "\u03b7_e = " + self.rule.formula(self, base)
+
+
+@dataclass(frozen=True)
+class ScheduleRule:
+    """One schedule: its options, its rate (as Python source and as a function) and its wording."""
+
+    name: str
+    torch: str                         # "torch.optim.lr_scheduler.StepLR"
+    options: tuple[str, ...]           # keys of SCHEDULE_OPTIONS, in PyTorch's order
+    required: tuple[str, ...]          # options without a default in PyTorch
+    expression: Callable[[Schedule], str]
+    reference: Callable[[Schedule, float, float], float]
+    describe: Callable[[Schedule], str]
+    formula: Callable[[Schedule, str], str]
+
+
+def _passed(milestones: tuple[int, ...], epoch: float) -> int:
+    """How many milestones are at or before ``epoch`` (PyTorch: bisect_right(milestones, epoch))."""
+    return sum(epoch >= milestone for milestone in milestones)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}".replace("-", "\u2212")
+
+
+#: The schedules, by the name a spec gives (DESIGN.md section 10).
+SCHEDULES: dict[str, ScheduleRule] = {rule.name: rule for rule in (
+    ScheduleRule(
+        "step", "torch.optim.lr_scheduler.StepLR", ("step_size", "gamma"), ("step_size",),
+        lambda s: f"LEARNING_RATE * {s['gamma']!r} ** (epoch // {s['step_size']!r})",
+        lambda s, base, e: base * s["gamma"] ** (e // s["step_size"]),
+        lambda s: f"the rate times {s['gamma']!r} every {s['step_size']} epochs",
+        lambda s, b: f"{b} \u00b7 {_number(s['gamma'])}^\u230ae/{s['step_size']}\u230b"),
+    ScheduleRule(
+        "multistep", "torch.optim.lr_scheduler.MultiStepLR", ("milestones", "gamma"), ("milestones",),
+        lambda s: (f"LEARNING_RATE * {s['gamma']!r} ** sum(epoch >= milestone for milestone in "
+                   f"{tuple(s['milestones'])!r})"),
+        lambda s, base, e: base * s["gamma"] ** _passed(s["milestones"], e),
+        lambda s: f"the rate times {s['gamma']!r} at epochs {', '.join(map(str, s['milestones']))}",
+        lambda s, b: (f"{b} \u00b7 {_number(s['gamma'])}^k, k = the number of milestones "
+                   f"({', '.join(map(str, s['milestones']))}) \u2264 e")),
+    ScheduleRule(
+        "exponential", "torch.optim.lr_scheduler.ExponentialLR", ("gamma",), ("gamma",),
+        lambda s: f"LEARNING_RATE * {s['gamma']!r} ** epoch",
+        lambda s, base, e: base * s["gamma"] ** e,
+        lambda s: f"the rate times {s['gamma']!r} every epoch",
+        lambda s, b: f"{b} \u00b7 {_number(s['gamma'])}^e"),
+    ScheduleRule(
+        "cosine", "torch.optim.lr_scheduler.CosineAnnealingLR", ("T_max", "eta_min"), ("T_max",),
+        lambda s: (f"{s['eta_min']!r} + (LEARNING_RATE - {s['eta_min']!r}) * (1 + math.cos(math.pi * epoch / "
+                   f"{s['T_max']!r})) / 2"),
+        lambda s, base, e: s["eta_min"] + (base - s["eta_min"]) * (1 + math.cos(math.pi * e / s["T_max"])) / 2,
+        lambda s: f"the rate annealed along a cosine to {s['eta_min']!r} over {s['T_max']} epochs",
+        lambda s, b: (f"{_number(s['eta_min'])} + ({b} \u2212 {_number(s['eta_min'])}) \u00b7 "
+                   f"(1 + cos(\u03c0\u00b7e/{s['T_max']}))/2")),
+    ScheduleRule(
+        "linear", "torch.optim.lr_scheduler.LinearLR", ("start_factor", "end_factor", "total_iters"), (),
+        lambda s: (f"LEARNING_RATE * ({s['start_factor']!r} + ({s['end_factor']!r} - {s['start_factor']!r}) * "
+                   f"min(epoch, {s['total_iters']!r}) / {s['total_iters']!r})"),
+        lambda s, base, e: base * (s["start_factor"] + (s["end_factor"] - s["start_factor"])
+                                   * min(e, s["total_iters"]) / s["total_iters"]),
+        lambda s: (f"the rate's factor {s['start_factor']!r} rising linearly to {s['end_factor']!r} over "
+                   f"{s['total_iters']} epochs"),
+        lambda s, b: (f"{b} \u00b7 ({_number(s['start_factor'])} + ({_number(s['end_factor'])} \u2212 "
+                   f"{_number(s['start_factor'])}) \u00b7 min(e, {s['total_iters']})/{s['total_iters']})")),
+)}
+
+
+def resolve_schedule(raw: dict[str, Any]) -> Schedule:
+    """The spec's ``optimizer.schedule`` (schema-valid, options checked) with PyTorch's defaults filled in."""
+    rule = SCHEDULES[raw["name"]]
+    values = []
+    for option in rule.options:
+        value = raw.get(option, SCHEDULE_OPTIONS[option].default)
+        kind = SCHEDULE_OPTIONS[option].schema["type"]
+        value = tuple(int(v) for v in value) if kind == "array" else int(value) if kind == "integer" else float(value)
+        values.append((option, value))
+    return Schedule(rule.name, tuple(values))
+
+
+def schedule_schema() -> dict[str, Any]:
+    """The JSON Schema of ``optimizer.schedule``: a name and the options of every schedule."""
+    names = tuple(SCHEDULES)
+    return {
+        "type": "object",
+        "description": "A learning-rate schedule, stepped once per epoch of train, as torch.optim.lr_scheduler: "
+                       + "; ".join(f"{rule.name} ({', '.join(rule.options)})" for rule in SCHEDULES.values()) + ".",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "enum": list(names), "x-what": "schedule",
+                     "description": ", ".join(names[:-1]) + f" or {names[-1]}, as torch.optim.lr_scheduler."},
+            **{option.name: {**option.schema, "description": option.description}
+               for option in SCHEDULE_OPTIONS.values()},
+        },
+    }

@@ -168,6 +168,7 @@ SCHEMA: dict[str, Any] = {
                                         "with PyTorch's update rules and defaults."},
                 "learning_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e6},
                 **optimizers.schema_properties(),
+                "schedule": optimizers.schedule_schema(),
             },
         },
         "initial": {

@@ -356,13 +356,35 @@ def _resolve_optimizer(raw: dict[str, Any]) -> Optimizer:
     name = raw["name"]
     allowed = optimizers.OPTIMIZERS[name].options
     for key in raw:
-        if key not in ("name", "learning_rate") + allowed:
+        if key not in ("name", "learning_rate", "schedule") + allowed:
             raise SpecError(json_path(("optimizer", key)), f'{name} has no option "{key}"',
-                            f"{name} takes: learning_rate, " + ", ".join(allowed))
+                            f"{name} takes: learning_rate, " + ", ".join(allowed) + ", schedule")
+    if "schedule" in raw:
+        _check_schedule(raw["schedule"])
     if raw.get("nesterov") and (raw.get("momentum", 0) <= 0 or raw.get("dampening", 0) != 0):
         raise SpecError(json_path(("optimizer", "nesterov")), "Nesterov momentum needs momentum > 0 and dampening 0",
                         'set "momentum" (e.g. 0.9), or remove "nesterov"')
     return optimizers.resolve(raw)
+
+
+def _check_schedule(raw: dict[str, Any]) -> None:
+    """What the schema cannot say about ``optimizer.schedule``: each schedule's own options and milestones' order."""
+    rule = optimizers.SCHEDULES[raw["name"]]
+    where = ("optimizer", "schedule")
+    for key in raw:
+        if key != "name" and key not in rule.options:
+            raise SpecError(json_path(where + (key,)), f'the {rule.name} schedule has no option "{key}"',
+                            f"{rule.name} takes: " + ", ".join(rule.options) + f" (as {rule.torch})")
+    for key in rule.required:
+        if key not in raw:
+            raise SpecError(json_path(where), f'the {rule.name} schedule needs "{key}"',
+                            f'add "{key}" ({optimizers.SCHEDULE_OPTIONS[key].description})')
+    milestones = raw.get("milestones", [])
+    for index in range(1, len(milestones)):
+        if milestones[index] <= milestones[index - 1]:
+            raise SpecError(json_path(where + ("milestones", index)),
+                            f"{milestones[index]} does not come after {milestones[index - 1]}",
+                            "list the milestones in increasing order, each once")
 
 
 def _names_or_count(value: int | list[str], make_name: Any) -> tuple[str, ...]:

@@ -105,7 +105,8 @@ def test_table_state_layout_and_schema_agree_with_the_modules():
     from symgrad.optimizers import OPTIMIZERS, resolve
 
     properties = schema.SCHEMA["properties"]["optimizer"]["properties"]
-    assert set(properties) == {"name", "learning_rate"} | {o for rule in OPTIMIZERS.values() for o in rule.options}
+    assert set(properties) == {"name", "learning_rate", "schedule"} | {o for rule in OPTIMIZERS.values()
+                                                                      for o in rule.options}
     assert schema.OPTIMIZERS == tuple(OPTIMIZERS)
     for config in CONFIGS:
         module = _problem(config)[0]

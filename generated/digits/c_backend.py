@@ -27,9 +27,9 @@ FORM = "vector"
 forward = _kernel.forward
 loss = _kernel.loss
 gradient = _kernel.gradient
-step = _kernel.step
 gradient_sum = _kernel.gradient_sum
 penalty = _kernel.penalty
+step = _kernel.step
 update = _kernel.update
 
 # row indices handed to the kernel are C longs; at most this many per call
@@ -57,13 +57,15 @@ def train(theta, X, T, epochs, batch_size=None, shuffle=False, seed=None, state=
     if state is None:
         state = initial_state()  # noqa: F405  (one fresh state for every chunk below)
     n = X.shape[0]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed) if shuffle else None
     losses = np.empty(epochs, dtype=np.float64)
     per_call = max(1, _ORDER_CHUNK // n)
     for start in range(0, epochs, per_call):
         count = min(per_call, epochs - start)
-        orders = np.empty((count, n), dtype=_ORDER_DTYPE)
-        for row in orders:
-            row[:] = rng.permutation(n)
+        orders = None
+        if rng is not None:
+            orders = np.empty((count, n), dtype=_ORDER_DTYPE)
+            for row in orders:
+                row[:] = rng.permutation(n)
         losses[start:start + count] = _kernel.train(theta, X, T, count, batch_size, orders, state)
     return losses

@@ -12,8 +12,8 @@ import numpy as np
 __all__ = [
     "NAME", "BACKEND", "FORM", "DTYPE", "N_INPUTS", "N_OUTPUTS", "N_PARAMETERS", "PARAMETER_NAMES",
     "FROZEN", "LOSS", "REDUCTION", "OPTIMIZER", "LEARNING_RATE", "OPTIMIZER_OPTIONS", "STATE_SIZE",
-    "STATE_LAYOUT", "FORMULAS",
-    "initial_parameters", "initial_state", "forward", "loss", "gradient", "step", "train",
+    "STATE_LAYOUT", "SCHEDULE", "FORMULAS",
+    "initial_parameters", "initial_state", "learning_rate", "forward", "loss", "gradient", "step", "train",
     "gradient_sum", "penalty", "update",
 ]
 
@@ -39,6 +39,7 @@ OPTIMIZER_OPTIONS = {'momentum': 0.9, 'dampening': 0.0, 'nesterov': False, 'weig
 # The optimizer state array: (PyTorch's name for the part, first index, length).
 STATE_LAYOUT = (('step', 0, 1), ('momentum_buffer', 1, 2410), )
 STATE_SIZE = 2411
+SCHEDULE = None  # the learning rate is LEARNING_RATE in every epoch
 
 
 
@@ -52,6 +53,13 @@ def initial_parameters():
 def initial_state():
     """A fresh optimizer state (see STATE_LAYOUT; empty for plain SGD).  Keep it with theta to resume exactly."""
     return np.zeros(STATE_SIZE, dtype=DTYPE)
+
+
+def learning_rate(epoch):
+    """The learning rate in epoch `epoch` (0-based: the number of epochs train has finished before it)."""
+    _check_count(epoch, "epoch", 0)
+    return LEARNING_RATE
+
 
 _TRAINABLE = DTYPE(1)
 _STEP_SIZES = DTYPE(LEARNING_RATE)
@@ -237,7 +245,7 @@ def update(theta, grad, state=None):
 def _update(theta, grad, state):
     """SGD as torch.optim.SGD (momentum, dampening, nesterov, weight_decay): https://pytorch.org/docs/stable/generated/torch.optim.SGD.html"""
     state[0] += 1  # step
-    buffer = state[1:]  # momentum_buffer
+    buffer = state[1:2411]  # momentum_buffer
     if state[0] == 1:
         buffer[:] = grad
     else:

@@ -341,18 +341,35 @@ static PyObject *gradient(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return gradient_of("gradient", mazur_gradient, args, nargs, kwnames);
 }
 
-static const char *const STEP_ARGS[] = {"theta", "X", "T", "state"};
-
-static PyObject *step(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* The learning rate argument of step_at and update_at (a schedule's rate, from the Python glue); None
+ * keeps the spec's (the glue passes None when state is not a state array, which the state check reports). */
+static int rate_value(const char *function, PyObject *value, real *rate)
 {
-    PyObject *values[4];
+    double number;
+    if (value == Py_None) return 0;
+    number = PyFloat_AsDouble(value);
+    if (number == -1.0 && PyErr_Occurred()) {
+        PyErr_Format(PyExc_TypeError, "%s: learning_rate must be a number, got %s", function, Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    *rate = (real)number;
+    return 0;
+}
+
+static const char *const STEP_ARGS[] = {"theta", "X", "T", "state", "learning_rate"};
+
+/* step (the spec's learning rate) and step_at (the rate given: a schedule's, for the glue) */
+static PyObject *run_step(const char *function, int with_rate, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames)
+{
+    PyObject *values[5];
     real *theta, *state;
     const real *X, *T;
     long n = -1;
-    real total;
+    real total, rate = MAZUR_LEARNING_RATE;
     real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch;
-    (void)self;
-    if (parse("step", args, nargs, kwnames, STEP_ARGS, 4, 3, values) < 0) return NULL;
+    if (parse(function, args, nargs, kwnames, STEP_ARGS, 4 + with_rate, 3 + 2 * with_rate, values) < 0) return NULL;
+    if (with_rate && rate_value(function, values[4], &rate) < 0) return NULL;
     if ((theta = theta_data(values[0], 1)) == NULL) return NULL;
     if ((X = rows_data(values[1], "X", N_INPUTS, &n)) == NULL) return NULL;
     if ((T = rows_data(values[2], "T", N_OUTPUTS, &n)) == NULL) return NULL;
@@ -360,13 +377,25 @@ static PyObject *step(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
     if ((scratch = scratch_buffer(stack)) == NULL) return NULL;
     if ((double)n * N_PARAMETERS > RELEASE_WORK) {
         Py_BEGIN_ALLOW_THREADS
-        total = mazur_step(theta, X, T, n, NULL, MAZUR_LEARNING_RATE, state, scratch);
+        total = mazur_step(theta, X, T, n, NULL, rate, state, scratch);
         Py_END_ALLOW_THREADS
     } else {
-        total = mazur_step(theta, X, T, n, NULL, MAZUR_LEARNING_RATE, state, scratch);
+        total = mazur_step(theta, X, T, n, NULL, rate, state, scratch);
     }
     release(scratch, stack);
     return PyFloat_FromDouble((double)total);
+}
+
+static PyObject *step(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)self;
+    return run_step("step", 0, args, nargs, kwnames);
+}
+
+static PyObject *step_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)self;
+    return run_step("step_at", 1, args, nargs, kwnames);
 }
 
 /* -- a step in parts (symgrad.distributed): gradient sums over chunks of rows, penalty, update --- */
@@ -394,23 +423,38 @@ static PyObject *penalty(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     return Py_BuildValue("(dN)", (double)total, grad);
 }
 
-static const char *const UPDATE_ARGS[] = {"theta", "grad", "state"};
+static const char *const UPDATE_ARGS[] = {"theta", "grad", "state", "learning_rate"};
 
-static PyObject *update(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* update (the spec's learning rate) and update_at (the rate given) */
+static PyObject *run_update(const char *function, int with_rate, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames)
 {
-    PyObject *values[3];
+    PyObject *values[4];
     real *theta, *state;
     const real *grad;
+    real rate = MAZUR_LEARNING_RATE;
     real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch;
-    (void)self;
-    if (parse("update", args, nargs, kwnames, UPDATE_ARGS, 3, 2, values) < 0) return NULL;
+    if (parse(function, args, nargs, kwnames, UPDATE_ARGS, 3 + with_rate, 2 + 2 * with_rate, values) < 0) return NULL;
+    if (with_rate && rate_value(function, values[3], &rate) < 0) return NULL;
     if ((theta = theta_data(values[0], 1)) == NULL) return NULL;
     if ((grad = parameters_data(values[1], "grad", 0)) == NULL) return NULL;
     if (state_data(values[2], 1, &state) < 0) return NULL;
     if ((scratch = scratch_buffer(stack)) == NULL) return NULL;
-    mazur_apply_gradient(theta, grad, state, scratch, MAZUR_LEARNING_RATE);
+    mazur_apply_gradient(theta, grad, state, scratch, rate);
     release(scratch, stack);
     Py_RETURN_NONE;
+}
+
+static PyObject *update(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)self;
+    return run_update("update", 0, args, nargs, kwnames);
+}
+
+static PyObject *update_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)self;
+    return run_update("update_at", 1, args, nargs, kwnames);
 }
 
 static const char *const TRAIN_ARGS[] = {"theta", "X", "T", "epochs", "batch_size", "orders", "state",
@@ -618,6 +662,10 @@ static PyMethodDef methods[] = {
     {"update", (PyCFunction)(void (*)(void))update, METH_FASTCALL | METH_KEYWORDS,
      "update(theta, grad, state=None): one sgd step from the gradient grad (penalties included), "
      "theta and state in place; grad is not changed.\n\nstate (see STATE_LAYOUT) is required when STATE_SIZE > 0."},
+    {"step_at", (PyCFunction)(void (*)(void))step_at, METH_FASTCALL | METH_KEYWORDS,
+     "step_at(theta, X, T, state, learning_rate): step at the given learning rate (a schedule's)."},
+    {"update_at", (PyCFunction)(void (*)(void))update_at, METH_FASTCALL | METH_KEYWORDS,
+     "update_at(theta, grad, state, learning_rate): update at the given learning rate (a schedule's)."},
     {"check_train", (PyCFunction)(void (*)(void))check_train, METH_FASTCALL | METH_KEYWORDS,
      "check_train(theta, X, T, epochs, batch_size=None, orders=None, state=None, learning_rates=None): "
      "train's checks alone."},

@@ -13,8 +13,8 @@ import numpy as np
 __all__ = [
     "NAME", "BACKEND", "FORM", "DTYPE", "N_INPUTS", "N_OUTPUTS", "N_PARAMETERS", "PARAMETER_NAMES",
     "FROZEN", "LOSS", "REDUCTION", "OPTIMIZER", "LEARNING_RATE", "OPTIMIZER_OPTIONS", "STATE_SIZE",
-    "STATE_LAYOUT", "FORMULAS",
-    "initial_parameters", "initial_state", "forward", "loss", "gradient", "step", "train",
+    "STATE_LAYOUT", "SCHEDULE", "FORMULAS",
+    "initial_parameters", "initial_state", "learning_rate", "forward", "loss", "gradient", "step", "train",
     "gradient_sum", "penalty", "update",
 ]
 
@@ -46,6 +46,7 @@ OPTIMIZER_OPTIONS = {'momentum': 0.0, 'dampening': 0.0, 'nesterov': False, 'weig
 # The optimizer state array: (PyTorch's name for the part, first index, length).
 STATE_LAYOUT = ()
 STATE_SIZE = 0
+SCHEDULE = None  # the learning rate is LEARNING_RATE in every epoch
 
 _INITIAL = (
     0.15,  # w1
@@ -69,6 +70,13 @@ def initial_parameters():
 def initial_state():
     """A fresh optimizer state (see STATE_LAYOUT; empty for plain SGD).  Keep it with theta to resume exactly."""
     return np.zeros(STATE_SIZE, dtype=DTYPE)
+
+
+def learning_rate(epoch):
+    """The learning rate in epoch `epoch` (0-based: the number of epochs train has finished before it)."""
+    _check_count(epoch, "epoch", 0)
+    return LEARNING_RATE
+
 
 # 1 where a parameter trains, 0 where it is frozen.
 _TRAINABLE = np.array([1, 1, 1, 1, 0, 1, 1, 1, 1, 0], dtype=DTYPE)

@@ -16,7 +16,7 @@ in plain NumPy; the generated code prints the same rule from its templates.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -68,9 +68,15 @@ class Optimizer:
         return {"step": 0}
 
     def step(self, theta: np.ndarray, grad: np.ndarray, state: dict) -> tuple[np.ndarray, Quantities]:
-        """theta after one step (a new array), and the quantities the step computed; ``state`` is updated."""
+        """theta after one step (a new array), and the quantities the step computed; ``state`` is updated.
+
+        Each of explain's steps takes every example at once, so step k is epoch k of train: a
+        schedule gives it the rate of epoch k (the steps taken before it)."""
+        options = self.options
+        if options.schedule is not None:
+            options = replace(options, learning_rate=options.rate(state["step"]))
         state["step"] += 1
-        new, shown = self.update(self.options, theta, grad, state, self.trainable.astype(np.float64))
+        new, shown = self.update(options, theta, grad, state, self.trainable.astype(np.float64))
         return np.where(self.trainable, new, theta), shown
 
 

@@ -7,11 +7,13 @@ and the optimizer's rule in words, as PyTorch documents it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterable, Mapping
 
 import sympy as sp
 
 from ..formulas import Factor, Point, format_number
+from ..optimizers import Optimizer
 from ..spec import Spec
 from .descent import Descent
 from .document import OUTPUT_LIST_LIMIT, Group, Line, Section
@@ -52,7 +54,8 @@ def update_section(spec: Spec, point: Point, gradient: Mapping[str, float], upda
                               after="frozen: unchanged"))
             continue
         quantities = {key: values[name] for key, values in first_step.items()}
-        lines += _step_lines(spec.optimizer, name, point.parameters[name], gradient[name], quantities, updated[name])
+        lines += _step_lines(first_epoch(spec.optimizer), name, point.parameters[name], gradient[name], quantities,
+                             updated[name])
     groups = [Group("Every parameter at once", tuple(lines))] if lines else []
     results = [Line(Equation((ERROR, Number(after))), before="The error after this step:")]
     if descent is not None:
@@ -76,8 +79,27 @@ def update_section(spec: Spec, point: Point, gradient: Mapping[str, float], upda
 _SIMULTANEOUS = "Updates are simultaneous: every derivative above was taken at the parameters before the step."
 
 
-def _update_text(o) -> str:
+def first_epoch(o: Optimizer) -> Optimizer:
+    """The optimizer of the first step: a schedule's rate in epoch 0 as its learning rate."""
+    return o if o.schedule is None else replace(o, learning_rate=o.rate(0), schedule=None)
+
+
+def _schedule_text(o: Optimizer) -> str:
+    """What a schedule does to \u03b7, and the rate of the first step (epoch 0)."""
+    if o.schedule is None:
+        return ""
+    return (f" The learning rate follows a schedule, {o.schedule.formula(text_number(repr(o.learning_rate)))} "
+            f"in epoch e (from 0): {o.schedule.describe()}, stepped once per epoch of train. Each step here takes "
+            f"every example, so step k is epoch k, and the first step, shown below, uses "
+            f"\u03b7 = \u03b7_0 = {text_number(repr(o.rate(0)))}.")
+
+
+def _update_text(o: Optimizer) -> str:
     """The optimizer's rule in words (PyTorch's documented one) and its constants."""
+    return _rule_text(first_epoch(o)) + _schedule_text(o)
+
+
+def _rule_text(o: Optimizer) -> str:
     if o.plain:
         return f"Plain SGD, p\u207a = p \u2212 \u03b7 \u00b7 dE/dp with \u03b7 = {o.learning_rate!r}. {_SIMULTANEOUS}"
     g = "g = dE/dp" + (" + \u03bb\u00b7p" if o.weight_decay and o.name != "adamw" else "")

@@ -14,6 +14,7 @@ import sympy as sp
 
 from ..errors import SpecError
 from ..gradients import Gradients
+from ..optimizers import Optimizer
 from .chain import ChainRule, Upstream, chain_rule, layer_formula_templates
 from .evaluation import evaluate, points_from_spec, reduce_examples, value_of
 from .printing import MULTIPLY, format_number, grouped_text, latex_name, tex_number, to_latex, to_text
@@ -53,7 +54,19 @@ def formulas_report(gradients: Gradients, params: Sequence[str] | None = None, e
     for name in names:
         chain = chain_rule(gradients, name)
         lines += (_latex_chain if latex else _text_chain)(chain, gradients, expanded, at_examples)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _schedule_lines(spec.optimizer, latex, digits)) + "\n"
+
+
+def _schedule_lines(optimizer: Optimizer, latex: bool, digits: int) -> list[str]:
+    """The learning rate each epoch's steps use, when the spec has a schedule (as a comment after the formulas)."""
+    schedule = optimizer.schedule
+    if schedule is None:
+        return []
+    rates = ", ".join(format_number(optimizer.rate(e), digits) for e in range(SHOWN_EPOCHS))
+    mark = "%" if latex else "#"
+    return [f"{mark} each step of epoch e (from 0) uses the learning rate {schedule.formula(repr(optimizer.learning_rate))}"
+            f": {schedule.describe()}, stepped once per epoch of train",
+            f"{mark} epochs 0 to {SHOWN_EPOCHS - 1}: {rates}"]
 
 
 ERROR_SYMBOL = sp.Symbol("E", real=True)
@@ -204,6 +217,10 @@ def _latex_chain(chain: ChainRule, gradients: Gradients, expanded: bool, at: _At
     return lines
 
 
+#: How many epochs' learning rates formulas lists for a schedule.
+SHOWN_EPOCHS = 5
+
+
 def _layer_report(gradients: Gradients, ignored: Sequence[str] = ()) -> str:
     spec = gradients.model.spec
     lines = [f"# {spec.name} has {spec.n_parameters} parameters: the rule of each layer "
@@ -215,5 +232,5 @@ def _layer_report(gradients: Gradients, ignored: Sequence[str] = ()) -> str:
         lines.append("  " + template["delta"].format(u="u"))
         lines.append("  " + template["weight"].format(p=f"W{k}[u,i]", u="u", x="in_i"))
         lines.append("  " + template["bias"].format(p=f"b{k}[u]", u="u"))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _schedule_lines(spec.optimizer, False, 6)) + "\n"
 

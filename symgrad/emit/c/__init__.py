@@ -193,6 +193,7 @@ def emit_c(program: Program, initial: np.ndarray) -> dict[str, bytes]:
         "n_outputs": spec.n_outputs,
         "n_parameters": spec.n_parameters,
         "learning_rate": printer.literal(spec.optimizer.learning_rate),
+        "schedule": spec.optimizer.schedule,
         "optimizer": optimizer,
         "penalties": _penalties_context(spec, printer),
         "mean": spec.loss.reduction == "mean",

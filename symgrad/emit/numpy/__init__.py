@@ -118,6 +118,8 @@ def emit_numpy(program: Program, initial: np.ndarray) -> dict[str, bytes]:
         "optimizer_doc": spec.optimizer.rule.doc,
         "state_layout": layout,
         "state_size": sum(length for _, _, length in layout),
+        "schedule": spec.optimizer.schedule,
+        "epoch_index": next((start for part, start, _ in layout if part == "epoch"), None),
         "mean": spec.loss.reduction == "mean",
         "helpers": sorted(printer.helpers),
         "formulas": {"kind": program.formulas.kind, "texts": dict(program.formulas.texts),
