@@ -63,8 +63,8 @@ def _schedule_lines(optimizer: Optimizer, latex: bool, digits: int) -> list[str]
     if schedule is None:
         return []
     rates = ", ".join(format_number(optimizer.rate(e), digits) for e in range(SHOWN_EPOCHS))
-    mark = "%" if latex else "#"
-    return [f"{mark} each step of epoch e (from 0) uses the learning rate {schedule.formula(repr(optimizer.learning_rate))}"
+    mark, formula = "%" if latex else "#", schedule.formula(repr(optimizer.learning_rate))
+    return [f"{mark} each step of epoch e (from 0) uses the learning rate {formula}"
             f": {schedule.describe()}, stepped once per epoch of train",
             f"{mark} epochs 0 to {SHOWN_EPOCHS - 1}: {rates}"]
 
