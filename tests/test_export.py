@@ -6,6 +6,7 @@ and must fail, naming the first difference, when the kernel or its golden file i
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -218,3 +219,26 @@ def test_unknown_target_is_a_usage_error(capsys, tmp_path):
         main(["export", str(MAZUR), "--target", "fpga", "--out", str(tmp_path / "p")])
     assert stop.value.code == 2
     assert "fpga" in capsys.readouterr().err
+
+
+def test_the_example_follows_the_specs_schedule(tmp_path, capsys):
+    """A scheduled spec's example.c trains at each epoch's rate: its last loss is the module's train's, not the
+    base rate's (which ends elsewhere)."""
+    document = json.loads(MAZUR.read_text())
+    document["name"] = "mazur_step"
+    document["optimizer"]["schedule"] = {"name": "step", "step_size": 50, "gamma": 0.5}
+    spec_path = tmp_path / "mazur_step.json"
+    spec_path.write_text(json.dumps(document))
+    out = tmp_path / "mazur_step_c"
+    assert _export(capsys, spec_path, out)[0] == 0
+    assert "static const real learning_rates[EPOCHS]" in (out / "example.c").read_text()
+    built = subprocess.run(["make", "-s", "-C", str(out), "example"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    result = subprocess.run([str(out / "example")], capture_output=True, text=True, timeout=60)
+    last = float(re.search(r"epoch 200 (\S+)", result.stdout).group(1))
+    scheduled, constant = symgrad.load(document, backend="numpy"), symgrad.load(MAZUR, backend="numpy")
+    X, T = np.array([document["example"]["inputs"]]), np.array([document["example"]["targets"]])
+    expected = scheduled.train(scheduled.initial_parameters(), X, T, 200, state=scheduled.initial_state())[-1]
+    base_rate = constant.train(constant.initial_parameters(), X, T, 200)[-1]
+    assert last == pytest.approx(expected, rel=1e-5)
+    assert abs(base_rate - expected) > 1e-3 * expected

@@ -158,6 +158,22 @@ def main() -> None:
                        ("weight decay negative", {"name": "adamw", "learning_rate": 0.1, "weight_decay": -1}),
                        ("momentum for adam", {"name": "adam", "learning_rate": 0.1, "momentum": 0.9})]:
         spec(why, setter("optimizer", value))
+    for why, value in [("schedule a string", "cosine"), ("schedule without name", {"T_max": 3}),
+                       ("schedule unknown", {"name": "onecycle"}), ("step schedule without step_size", {"name": "step"}),
+                       ("step_size 0", {"name": "step", "step_size": 0}),
+                       ("step_size 2**70", {"name": "step", "step_size": 2**70}),
+                       ("gamma 0", {"name": "exponential", "gamma": 0}),
+                       ("gamma above 1", {"name": "exponential", "gamma": 1.5}),
+                       ("milestones unordered", {"name": "multistep", "milestones": [5, 2]}),
+                       ("milestones a number", {"name": "multistep", "milestones": 5}),
+                       ("T_max for step", {"name": "step", "step_size": 2, "T_max": 3}),
+                       ("eta_min negative", {"name": "cosine", "T_max": 3, "eta_min": -1}),
+                       ("start_factor 0", {"name": "linear", "start_factor": 0}),
+                       ("total_iters 1.5", {"name": "linear", "total_iters": 1.5})]:
+        spec(why, setter("optimizer", "schedule", value))
+    for why, value in [("cosine schedule", {"name": "cosine", "T_max": 3}), ("linear schedule", {"name": "linear"}),
+                       ("multistep schedule", {"name": "multistep", "milestones": [1, 10**9]})]:
+        spec(why, setter("optimizer", "schedule", value), expect="accept")
     for why, value in [("initial a list", []), ("initial value a string", {"w1": "x"}), ("seed negative", {"seed": -1}),
                        ("seed 1.5", {"seed": 1.5}), ("seed 2**64", {"seed": 2**64}),
                        ("scheme unknown", {"scheme": "he"}),

@@ -77,6 +77,7 @@ def export_c(source: Any, init: str | None) -> Exported:
         "decay": DECAY,
         "epochs": SELFTEST_EPOCHS,
         "example_epochs": EXAMPLE_EPOCHS,
+        **_schedule_context(spec, module, state, dtype),
         "batch": batch,
         "expected_theta": _bits(expected_theta),
         "expected_state": _bits(np.append(expected_state, np.zeros(1, dtype))),
@@ -99,6 +100,16 @@ def export_c(source: Any, init: str | None) -> Exported:
                       "kernel uses double and libm (a single-precision FPU emulates double); set \"dtype\": "
                       "\"float32\" for a float-only kernel")
     return Exported(files, report)
+
+
+def _schedule_context(spec: Any, module: Any, state: np.ndarray, dtype: np.dtype) -> dict[str, Any]:
+    """The example's per-epoch rates when the spec has a schedule, from the state's epoch count on."""
+    schedule = spec.optimizer.schedule
+    if schedule is None:
+        return {"schedule_rates": None}
+    first = int(state[dict((part, start) for part, start, _ in module.STATE_LAYOUT)["epoch"]])
+    rates = np.array([module.learning_rate(first + e) for e in range(EXAMPLE_EPOCHS)], dtype=dtype)
+    return {"schedule_rates": _reals(rates, dtype), "schedule": schedule.describe(), "first_epoch": first}
 
 
 def _data(spec: Any, module: Any, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, str]:
