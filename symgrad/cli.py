@@ -464,15 +464,15 @@ def _train(args: argparse.Namespace) -> int:
 
 def _check_cluster(args: argparse.Namespace, rows: int) -> bool:
     """Whether train runs on a cluster; its options checked (and Dask's presence) before any work."""
-    from .distributed import dask_distributed
+    from .distributed import check_workers, dask_distributed
     from .errors import SpecError
 
     if args.workers is None and args.scheduler is None:
         return False
     option = "--workers" if args.workers is not None else "--scheduler"
     dask_distributed(option)
-    if args.workers is not None and args.workers < 1:
-        raise SpecError("--workers", f"{args.workers} is too small", "use 1 or more")
+    if args.workers is not None:
+        check_workers(args.workers)
     if getattr(args, "chunk_rows", 1) < 1:
         raise SpecError("--chunk-rows", f"{args.chunk_rows} is too small", "use 1 or more")
     if getattr(args, "batch_size", None) is not None and args.batch_size < rows and args.command == "train":
@@ -578,7 +578,8 @@ def _sweep(args: argparse.Namespace) -> int:
     rows = []
     with _cluster_client(args) as client:
         for done, (index, total, result) in enumerate(distributed.iter_sweep(
-                document, grid, train_set.X, train_set.T, epochs=args.epochs, batch_size=args.batch_size,
+                document, grid, train_set.X, train_set.T, epochs=args.epochs,
+                batch_size=None if args.batch_size is None or args.batch_size >= train_set.n else args.batch_size,
                 seeds=seeds, client=client, backend=args.backend,
                 validation=None if validation is None else (validation.X, validation.T)), 1):
             row = {"index": index, "overrides": result["overrides"], "seed": result["seed"],

@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import json
+import math
 import uuid
 import warnings
 from collections import OrderedDict
@@ -32,6 +34,10 @@ from .errors import SpecError, SymgradError
 from .spec import canonical_json, parse_spec, read_document
 
 DEFAULT_CHUNK_ROWS = 65536
+#: At most this many processes in a local cluster (each is a Python process of its own).
+MAX_LOCAL_WORKERS = 256
+#: At most this many models in one sweep (grid points times seeds), refused before any training.
+MAX_MODELS = 10_000
 _MODULES_KEPT = 64  # generated modules a process keeps imported for the tasks it runs
 _INLINE_THETA_BYTES = 1 << 16  # fit sends a theta this small inside each chunk's task (one hop less)
 
@@ -46,13 +52,21 @@ def dask_distributed(option: str = "symgrad.distributed") -> Any:
     return distributed
 
 
+def check_workers(workers: Any) -> None:
+    """A local cluster's size: a whole number from 1 to MAX_LOCAL_WORKERS."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SpecError("--workers", f"{workers!r} is not a number of workers", "use a whole number 1 or more")
+    if workers > MAX_LOCAL_WORKERS:
+        raise SpecError("--workers", f"{workers} processes are more than a local cluster starts ({MAX_LOCAL_WORKERS})",
+                        "use about one per core (--scheduler ADDRESS reaches a bigger cluster)")
+
+
 @contextlib.contextmanager
 def local_cluster(workers: int) -> Iterator[Any]:
     """A client of a new LocalCluster of ``workers`` processes, one thread each (Dask starts each
     worker with OpenMP, MKL and OpenBLAS pinned to one thread); both closed on leaving."""
     distributed = dask_distributed("--workers")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise SpecError("--workers", f"{workers!r} is not a number of workers", "use a whole number 1 or more")
+    check_workers(workers)
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         yield client
@@ -265,9 +279,23 @@ def grid_points(grid: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
         if key == "initial.seed":
             raise SpecError("grid.initial.seed", "is set by the sweep's seeds", "give the seeds with seeds= (--seeds)")
         if not isinstance(values, (list, tuple)) or not values:
-            raise SpecError(f"grid.{key}", "expected a non-empty list of values", "e.g. [0.1, 0.5]")
+            raise SpecError(f"grid.{_shorter(key)}", "expected a non-empty list of values", "e.g. [0.1, 0.5]")
+    _check_model_count(math.prod(len(values) for values in grid.values()), 1)
     keys = list(grid)
     return [dict(zip(keys, combination)) for combination in itertools.product(*(grid[k] for k in keys))]
+
+
+def _check_model_count(points: int, seeds: int) -> None:
+    """A sweep of more than MAX_MODELS models is refused before any work (a typo can multiply a grid)."""
+    if points * seeds > MAX_MODELS:
+        models = f"{points:,} grid point(s)" + (f" x {seeds:,} seeds" if seeds > 1 else "")
+        raise SpecError("grid", f"{models} make {points * seeds:,} models, more than the {MAX_MODELS:,} a sweep runs",
+                        "sweep fewer values or seeds at a time")
+
+
+def _shorter(text: str, limit: int = 120) -> str:
+    """``text`` cut to ``limit`` characters for a message (a grid key or point can be any length)."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def sweep_document(document: dict[str, Any], overrides: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -310,15 +338,20 @@ def iter_sweep(spec: Any, grid: dict[str, Sequence[Any]], X: Any, T: Any, *, epo
     document = read_document(spec)
     seeds = list(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
-        raise SpecError("seeds", f"{seeds!r} is not a list of seeds", "use whole numbers 0 or more")
-    jobs = [(overrides, int(seed)) for overrides in grid_points(grid) for seed in seeds]
+        raise SpecError("seeds", f"{_shorter(repr(seeds))} is not a list of seeds", "use whole numbers 0 or more")
+    if len(set(seeds)) < len(seeds):
+        raise SpecError("seeds", "lists a seed twice (the same seed trains the same model)", "give each seed once")
+    points = grid_points(grid)
+    _check_model_count(len(points), len(seeds))
+    jobs = [(overrides, int(seed)) for overrides in points for seed in seeds]
     models = []
     for overrides, seed in jobs:
         model = sweep_document(document, overrides, seed)
         try:
             parse_spec(model)
         except SpecError as error:
-            raise SpecError(f"grid point {canonical_json(overrides)}", str(error), "fix the grid's values") from None
+            shown = _shorter(json.dumps(overrides, sort_keys=True, separators=(",", ":")))  # NaN too, unlike canonical
+            raise SpecError(f"grid point {shown}", _shorter(str(error), 600), "fix the grid's values") from None
         models.append(model)
     if client is None:
         X, T = (np.asarray(a.compute() if _is_dask_array(a) else a) for a in (X, T))

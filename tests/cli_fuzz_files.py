@@ -92,6 +92,21 @@ def write_files(folder: Path) -> dict[str, list[str]]:
         "values_unknown.json": _json({"parameters": {"nope": 1.0}, "extra": 1}),
         "values_list.json": "[]",
         "values_short.json": _json({"inputs": [0.05], "targets": [0.01, 0.99, 3]}),
+        # grids for sweep --grid
+        "grid.json": _json({"optimizer.learning_rate": [0.1, 0.5]}),
+        "grid_list.json": "[]",
+        "grid_empty.json": "{}",
+        "grid_scalar.json": _json({"optimizer.learning_rate": 0.1}),
+        "grid_no_values.json": _json({"optimizer.learning_rate": []}),
+        "grid_unknown.json": _json({"nope.x": [1]}),
+        "grid_layer_99.json": _json({"layers.99.units": [2]}),
+        "grid_bad_value.json": _json({"optimizer.learning_rate": [-1, "x", None]}),
+        "grid_empty_key.json": _json({"": [1]}),
+        "grid_seed.json": _json({"initial.seed": [1, 2]}),
+        "grid_huge.json": _json({"optimizer.learning_rate": [0.1] * 1000, "optimizer.momentum": [0.5] * 1000}),
+        "grid_nan.json": '{"optimizer.learning_rate": [NaN]}',
+        "grid_deep.json": _json({"optimizer." + "x." * 500 + "y": [1]}),
+        "grid_schedule.json": _json({"optimizer.schedule": [{"name": "cosine", "T_max": 2}, {"name": "nope"}]}),
         # saved parameters for --init
         "theta_good.npz": b"",
         "theta_short.npz": b"",
@@ -118,13 +133,17 @@ def write_files(folder: Path) -> dict[str, list[str]]:
     paths = lambda names: [str(folder / n) for n in names]  # noqa: E731 -- a local shorthand
     return {
         "spec": paths(good_specs),
-        "spec!": paths([n for n in texts if n.endswith(".json") and not n.startswith("values") and n not in good_specs])
+        "spec!": paths([n for n in texts if n.endswith(".json") and not n.startswith(("values", "grid"))
+                        and n not in good_specs])
         + [str(folder / "a_folder"), str(folder / "nowhere.json")],
         "data": paths(["reg.npz", "clf_labels.npz", "good.csv", "bom.csv"]),
         "data!": paths([n for n in texts if n.endswith((".npz", ".csv", ".txt")) and not n.startswith("theta")])
         + [str(folder / "a_folder"), str(folder / "nowhere.csv")],
         "values": ["initial", str(folder / "values.json")],
         "values!": paths([n for n in texts if n.startswith("values_")]) + [str(folder / "nowhere.json")],
+        "grid": paths(["grid.json"]),
+        "grid!": paths([n for n in texts if n.startswith("grid_")]) + [str(folder / "a_folder"),
+                                                                       str(folder / "nowhere.json")],
         "init": paths(["theta_good.npz"]),
         "init!": paths(["theta_short.npz", "theta_text.npz", "reg.npz", "good.csv"]),
         "output": [str(folder / "out" / name) for name in ("result.txt", "curve.png", "t.npz")],

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from helpers import make_spec
+from helpers import MAZUR, make_spec
 from symgrad.distributed import apply_overrides, fit, grid_points, pairwise, sweep, sweep_document
 
 
@@ -256,3 +256,40 @@ def test_sweep_command_writes_one_row_per_model(client, tmp_path, capsys) -> Non
         assert row["final_loss"] == module.loss(theta, train_set.X, train_set.T)
         assert row["validation_loss"] == module.loss(theta, validation.X, validation.T)
         assert row["validation_accuracy"] == training.accuracy(module, theta, validation)
+
+
+def test_a_sweep_of_too_many_models_or_repeated_seeds_is_refused_before_any_work() -> None:
+    from symgrad.distributed import MAX_MODELS, iter_sweep
+
+    X, T = np.zeros((4, 2)), np.zeros((4, 2))
+    huge = {"optimizer.learning_rate": [0.1] * 1000, "optimizer.momentum": [0.5] * 1000}
+    with pytest.raises(symgrad.SpecError, match=r"1,000,000 grid point\(s\) make 1,000,000 models, more than"):
+        grid_points(huge)
+    grid = {"optimizer.learning_rate": [0.1, 0.2]}
+    seeds = range(MAX_MODELS // 2 + 1)
+    with pytest.raises(symgrad.SpecError, match=r"2 grid point\(s\) x 5,001 seeds make 10,002 models"):
+        next(iter_sweep(MAZUR, grid, X, T, epochs=1, seeds=seeds))
+    with pytest.raises(symgrad.SpecError, match="lists a seed twice"):
+        next(iter_sweep(MAZUR, grid, X, T, epochs=1, seeds=[0, 1, 0]))
+
+
+def test_a_grid_point_that_breaks_the_spec_is_named_even_when_it_holds_nan() -> None:
+    from symgrad.distributed import iter_sweep
+
+    X, T = np.zeros((4, 2)), np.zeros((4, 2))
+    with pytest.raises(symgrad.SpecError, match=r'grid point \{"optimizer.learning_rate":NaN\}: .*finite numbers'):
+        next(iter_sweep(MAZUR, {"optimizer.learning_rate": [float("nan")]}, X, T, epochs=1))
+    deep = "optimizer." + "x." * 500 + "y"
+    with pytest.raises(symgrad.SpecError) as error:
+        next(iter_sweep(MAZUR, {deep: [1]}, X, T, epochs=1))
+    assert len(str(error.value)) < 1000 and "..." in str(error.value)
+
+
+def test_a_local_cluster_of_absurd_size_is_refused() -> None:
+    from symgrad.distributed import MAX_LOCAL_WORKERS, check_workers
+
+    check_workers(MAX_LOCAL_WORKERS)
+    for workers, words in ((MAX_LOCAL_WORKERS + 1, "more than a local cluster starts"), (10**30, "more than"),
+                           (0, "not a number of workers"), (True, "not a number of workers")):
+        with pytest.raises(symgrad.SpecError, match=words):
+            check_workers(workers)
