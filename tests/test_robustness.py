@@ -20,6 +20,10 @@ from symgrad.builder import MANIFEST
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 STATEFUL = make_spec([3, 4, 2], ["relu", "softmax"], "cross_entropy",
                      optimizer={"name": "adam", "learning_rate": 0.01}, frozen=["b1_0"]) | {"name": "fuzz_adam"}
+# a schedule: step and update read the rate of the state's epoch, which the wrong calls corrupt too
+SCHEDULED = make_spec([3, 4, 2], ["tanh", "sigmoid"], "half_sse",
+                      optimizer={"name": "sgd", "learning_rate": 0.1, "momentum": 0.9,
+                                 "schedule": {"name": "cosine", "T_max": 5}}) | {"name": "fuzz_cosine"}
 
 
 def _c_available() -> bool:
@@ -33,13 +37,13 @@ def _backends() -> list[str]:
 
 
 @pytest.mark.parametrize("backend", ["numpy", "c"])
-@pytest.mark.parametrize("spec_name", ["mazur", "stateful"])
+@pytest.mark.parametrize("spec_name", ["mazur", "stateful", "scheduled"])
 def test_a_thousand_wrong_calls_raise_type_or_value_errors(tmp_path, backend, spec_name):
     if backend == "c" and not _c_available():
         pytest.skip("no working C compiler")
-    if spec_name == "stateful":
+    if spec_name != "mazur":
         path = tmp_path / "spec.json"
-        path.write_text(json.dumps(STATEFUL))
+        path.write_text(json.dumps(STATEFUL if spec_name == "stateful" else SCHEDULED))
         try:
             symgrad.build(path, out=tmp_path / "probe", backend=backend)
         except symgrad.BuildError as error:
