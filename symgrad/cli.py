@@ -350,10 +350,9 @@ def _check_out(out: str | None) -> None:
 
 
 def _check_digits(digits: int) -> None:
-    from .errors import SpecError
+    from .formulas.printing import check_digits
 
-    if not 1 <= digits <= 17:
-        raise SpecError("--digits", f"{digits} is out of range", "use 1 to 17")
+    check_digits(digits)
 
 
 def _numpy_warnings_off(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

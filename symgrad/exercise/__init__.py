@@ -130,8 +130,9 @@ def exercises(seed: int, count: int = 3) -> list[Exercise]:
 
 def write_exercises(seed: int, out: str | Path, count: int = 3, format: str = "md", digits: int = 6) -> list[Path]:
     """The question sheet, the answer key, answers.json and a worked solution per exercise, in ``out``."""
-    from ..explain import check_digits, explain
+    from ..explain import explain
     from ..files import write_atomic
+    from ..formulas import check_digits
     from .render import render
 
     if format not in FORMATS:

@@ -31,7 +31,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SpecError
-from ..formulas import Point, chain_rule, evaluate, points_from_spec, reduce_examples, value_of
+from ..formulas import Point, chain_rule, check_digits, evaluate, points_from_spec, reduce_examples, value_of
 from ..gradients import Gradients
 from ..model import Model
 from ..pipeline import analyze
@@ -61,11 +61,6 @@ def explain(spec_source: Any, format: str = "txt", values: Mapping[str, Any] | N
     gradients = analyze(spec_source).gradients
     return render(worked_example(gradients, values, steps, params), format, digits)
 
-
-def check_digits(digits: int, where: str = "--digits") -> None:
-    """Significant digits are 1 to 17 (a float64 has 17)."""
-    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 17:
-        raise SpecError(where, f"{digits!r} is out of range", "use 1 to 17")
 
 
 def worked_example(gradients: Gradients, values: Mapping[str, Any] | None = None, steps: int = 10_000,

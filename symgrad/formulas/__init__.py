@@ -15,6 +15,7 @@ from .printing import (
                        MULTIPLY,
                        TexPrinter,
                        TextPrinter,
+                       check_digits,
                        format_number,
                        grouped_text,
                        latex_name,
@@ -26,6 +27,6 @@ from .printing import (
 from .report import formulas_report
 
 __all__ = ["ChainRule", "Factor", "MULTIPLY", "Path", "Point", "TexPrinter", "TextPrinter", "Upstream",
-           "chain_rule", "evaluate", "format_number", "formula_texts", "formulas_report", "grouped_text",
-           "latex_name", "layer_formula_templates", "point_from_spec", "points_from_spec", "reduce_examples",
-           "tex_escape", "tex_number", "to_latex", "to_text", "value_of"]
+           "chain_rule", "check_digits", "evaluate", "format_number", "formula_texts", "formulas_report",
+           "grouped_text", "latex_name", "layer_formula_templates", "point_from_spec", "points_from_spec",
+           "reduce_examples", "tex_escape", "tex_number", "to_latex", "to_text", "value_of"]

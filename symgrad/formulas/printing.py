@@ -13,6 +13,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
 from .. import rules
+from ..errors import SpecError
 from ..model import display_name
 from ..naming import PREFIXES
 
@@ -83,6 +84,12 @@ def grouped_text(expr: sp.Expr) -> str:
     """``expr`` as text, in parentheses when it is a sum (so it can stand as a factor)."""
     text = to_text(expr)
     return f"({text})" if isinstance(expr, sp.Add) or text.startswith("-") else text
+
+
+def check_digits(digits: int, where: str = "--digits") -> None:
+    """Significant digits for format_number are 1 to 17 (a float64 has 17): the one check of --digits."""
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 17:
+        raise SpecError(where, f"{digits!r} is out of range", "use 1 to 17")
 
 
 def format_number(value: float, digits: int = 6) -> str:
