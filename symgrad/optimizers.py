@@ -8,14 +8,15 @@ update itself.  Adding an optimizer means a :class:`Rule` here and its update in
 ``emit/numpy/module/update.py.jinja`` and ``emit/c/kernel/update.c.jinja``.
 
 Learning-rate schedules (DESIGN.md section 10) are the second table, :data:`SCHEDULES`: each
-schedule's options with ``torch.optim.lr_scheduler``'s names and defaults, its rate as a Python
-expression (printed into every generated module's ``learning_rate(epoch)``, which both backends
-call) and as a reference function (what ``explain`` runs and the tests compare), and its wording.
+schedule's options with ``torch.optim.lr_scheduler``'s names and defaults, its rate as a NumPy
+expression over an array of epochs (printed into every generated module, whose rates both backends
+read) and as a reference function (what ``explain`` runs and the tests compare), and its wording.
 Adding a schedule touches this file only.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -308,10 +309,12 @@ def describe(o: Optimizer) -> str:
 #
 # A schedule's rate in epoch e (0-based: e epochs finished, e calls of PyTorch's scheduler.step())
 # is PyTorch's closed form (``_get_closed_form_lr``), a function of e alone, so resuming from a
-# saved epoch count is exact.  ``expression`` is the same formula as the Python source every
-# generated module prints into ``learning_rate(epoch)`` (LEARNING_RATE the spec's base rate; the
-# numbers are the schedule's own, printed with repr); ``reference`` computes it here for explain
-# and the tests, which also compare both with torch.optim.lr_scheduler itself.
+# saved epoch count is exact.  ``expression`` is the same formula as NumPy source over ``epoch``, a
+# float64 array of epoch counts, which every generated module prints (LEARNING_RATE the spec's base
+# rate; the numbers are the schedule's own, printed with repr): it computes the rates a block of
+# epochs at a time, so C's train gets a whole run's rates in a few array operations instead of a
+# Python call per epoch.  ``reference`` computes the rate here (math, one epoch) for explain and
+# the tests, which also compare both with torch.optim.lr_scheduler itself.
 
 #: Every option any schedule takes, by PyTorch's name (``name`` is not among them).
 SCHEDULE_OPTIONS: dict[str, Option] = {option.name: option for option in (
@@ -354,7 +357,7 @@ class Schedule:
         return self.rule.reference(self, base, epoch)
 
     def expression(self) -> str:
-        """The rate as Python source in ``epoch`` and ``LEARNING_RATE`` (and ``math``), for generated code."""
+        """The rates as NumPy source over ``epoch`` (an array) and ``LEARNING_RATE``, for generated code."""
         return self.rule.expression(self)
 
     def describe(self) -> str:
@@ -382,7 +385,7 @@ class ScheduleRule:
 
 def _passed(milestones: tuple[int, ...], epoch: float) -> int:
     """How many milestones are at or before ``epoch`` (PyTorch: bisect_right(milestones, epoch))."""
-    return sum(epoch >= milestone for milestone in milestones)
+    return bisect.bisect_right(milestones, epoch)
 
 
 def _number(value: float) -> str:
@@ -399,8 +402,8 @@ SCHEDULES: dict[str, ScheduleRule] = {rule.name: rule for rule in (
         lambda s, b: f"{b} \u00b7 {_number(s['gamma'])}^\u230ae/{s['step_size']}\u230b"),
     ScheduleRule(
         "multistep", "torch.optim.lr_scheduler.MultiStepLR", ("milestones", "gamma"), ("milestones",),
-        lambda s: (f"LEARNING_RATE * {s['gamma']!r} ** sum(epoch >= milestone for milestone in "
-                   f"{tuple(s['milestones'])!r})"),
+        lambda s: (f"LEARNING_RATE * {s['gamma']!r} ** np.searchsorted({list(s['milestones'])!r}, epoch, "
+                   "side='right')"),
         lambda s, base, e: base * s["gamma"] ** _passed(s["milestones"], e),
         lambda s: f"the rate times {s['gamma']!r} at epochs {', '.join(map(str, s['milestones']))}",
         lambda s, b: (f"{b} \u00b7 {_number(s['gamma'])}^k, k = the number of milestones "
@@ -413,7 +416,7 @@ SCHEDULES: dict[str, ScheduleRule] = {rule.name: rule for rule in (
         lambda s, b: f"{b} \u00b7 {_number(s['gamma'])}^e"),
     ScheduleRule(
         "cosine", "torch.optim.lr_scheduler.CosineAnnealingLR", ("T_max", "eta_min"), ("T_max",),
-        lambda s: (f"{s['eta_min']!r} + (LEARNING_RATE - {s['eta_min']!r}) * (1 + math.cos(math.pi * epoch / "
+        lambda s: (f"{s['eta_min']!r} + (LEARNING_RATE - {s['eta_min']!r}) * (1 + np.cos(np.pi * epoch / "
                    f"{s['T_max']!r})) / 2"),
         lambda s, base, e: s["eta_min"] + (base - s["eta_min"]) * (1 + math.cos(math.pi * e / s["T_max"])) / 2,
         lambda s: f"the rate annealed along a cosine to {s['eta_min']!r} over {s['T_max']} epochs",
@@ -422,7 +425,7 @@ SCHEDULES: dict[str, ScheduleRule] = {rule.name: rule for rule in (
     ScheduleRule(
         "linear", "torch.optim.lr_scheduler.LinearLR", ("start_factor", "end_factor", "total_iters"), (),
         lambda s: (f"LEARNING_RATE * ({s['start_factor']!r} + ({s['end_factor']!r} - {s['start_factor']!r}) * "
-                   f"min(epoch, {s['total_iters']!r}) / {s['total_iters']!r})"),
+                   f"np.minimum(epoch, {s['total_iters']!r}) / {s['total_iters']!r})"),
         lambda s, base, e: base * (s["start_factor"] + (s["end_factor"] - s["start_factor"])
                                    * min(e, s["total_iters"]) / s["total_iters"]),
         lambda s: (f"the rate's factor {s['start_factor']!r} rising linearly to {s['end_factor']!r} over "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +31,12 @@ OUTPUTS_AFTER_10000 = (0.0159136204435506, 0.984064273514624)
 
 
 _names = itertools.count()
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a symgrad subprocess: this one's as it is now (so the session's temporary
+    SYMGRAD_CACHE, set by conftest after the test modules were imported, is used), symgrad importable."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
 
 
 def make_spec(sizes: list[int], activations: list[str | dict[str, Any]], loss: str | dict[str, Any] = "half_sse",

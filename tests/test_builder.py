@@ -12,7 +12,7 @@ import pytest
 
 import symgrad
 import symgrad.compiler
-from conftest import EXAMPLES, MAZUR, ROOT, make_spec
+from helpers import EXAMPLES, MAZUR, ROOT, make_spec
 from symgrad.builder import MANIFEST
 from symgrad.cache import cache_root
 

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_rebuild import ENV, _assert_is, _spec
+from test_rebuild import _assert_is, _env, _spec
 
 import symgrad
-from conftest import ROOT
+from helpers import ROOT
 from symgrad import compiler
 from symgrad.builder import MANIFEST
 
@@ -101,7 +101,7 @@ def test_a_damaged_extension_is_rebuilt_never_loaded(tmp_path, monkeypatch, buil
     if place == "compile_cache":  # make the next build go back to the compiled extension
         shutil.rmtree(cache / "packages")
     result = subprocess.run([sys.executable, "-c", _LOAD, json.dumps(spec), str(out), str(ROOT / "tests")],
-                            capture_output=True, text=True, env={**ENV, "SYMGRAD_CACHE": str(cache)}, timeout=300)
+                            capture_output=True, text=True, env={**_env(), "SYMGRAD_CACHE": str(cache)}, timeout=300)
     assert result.returncode == 0, f"status {result.returncode}: {result.stderr[-2000:]}"
     _assert_is(json.loads(result.stdout), spec)
     assert _intact(target), f"the damaged {target.name} in the {place} was not rebuilt"

@@ -15,15 +15,13 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import MAZUR, ROOT
+from helpers import MAZUR, subprocess_env
 from symgrad.files import FileTooLarge, read_limited, write_atomic
-
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def _symgrad(*argv, cwd, env=None, timeout=120):
     return subprocess.run([sys.executable, "-m", "symgrad", *map(str, argv)], cwd=cwd, capture_output=True,
-                          text=True, env={**ENV, **(env or {})}, timeout=timeout)
+                          text=True, env={**subprocess_env(), **(env or {})}, timeout=timeout)
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -168,6 +166,6 @@ def test_endless_and_huge_user_files_are_refused_in_bounded_memory(tmp_path, com
     limit = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({2 << 30}, {2 << 30}))"
     result = subprocess.run([sys.executable, "-c", f"{limit}; import sys; from symgrad.cli import main; "
                              "sys.exit(main(sys.argv[1:]))", *argv], cwd=tmp_path, capture_output=True,
-                            text=True, env={**ENV, "SYMGRAD_MAX_DATA_BYTES": str(8 << 20)}, timeout=120)
+                            text=True, env={**subprocess_env(), "SYMGRAD_MAX_DATA_BYTES": str(8 << 20)}, timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "more than" in result.stderr and result.stderr.count("\n") == 1, result.stderr

@@ -8,7 +8,7 @@ import difflib
 import pytest
 
 import symgrad
-from conftest import EXAMPLES, ROOT
+from helpers import EXAMPLES, ROOT
 
 GOLDEN = ROOT / "generated" / "digits"
 REGENERATE = "python -m symgrad build examples/digits.json"

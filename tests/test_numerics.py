@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import central_differences
+from helpers import central_differences
 
 mpmath.mp.dps = 50
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import MAZUR, ROOT, reference_loss
+from helpers import MAZUR, ROOT, reference_loss
 from symgrad.pipeline import analyze, build, build_and_load
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +18,15 @@ import numpy as np
 import pytest
 
 import symgrad
-from conftest import ROOT, reference_loss
+from helpers import ROOT, reference_loss, subprocess_env
 from symgrad.builder import MANIFEST
 
-ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "PYTHONPATH": str(ROOT)}
+
+def _env() -> dict[str, str]:
+    """subprocess_env without PYTHONDONTWRITEBYTECODE: these tests need the bytecode a plain import writes."""
+    return {k: v for k, v in subprocess_env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 X = np.array([[0.3, -0.2], [0.1, 0.7], [-0.5, 0.4]])
 T = np.array([[0.2, 0.9], [0.6, 0.1], [0.4, 0.5]])
 
@@ -86,7 +90,7 @@ print(json.dumps({b: _observed(importlib.import_module(f"{sys.argv[2]}.{b}_backe
 def _fresh_import(out: Path, name: str, backends: list[str]) -> dict:
     """Import ``out/<name>`` with a plain ``import`` in a new process; what each backend computes."""
     result = subprocess.run([sys.executable, "-c", _FRESH, str(out), name, str(ROOT / "tests"), *backends],
-                            capture_output=True, text=True, env=ENV, timeout=300)
+                            capture_output=True, text=True, env=_env(), timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout)
 
@@ -126,7 +130,7 @@ print(json.dumps([_observed(symgrad.load(spec, backend=sys.argv[3], out=sys.argv
 @pytest.mark.parametrize("backend", ["numpy", "auto"])
 def test_concurrent_builds_of_two_specs_with_one_name_into_one_folder(tmp_path, backend):
     specs = CHANGES["activation"]
-    env = {**ENV, "SYMGRAD_CACHE": str(tmp_path / "cache")}
+    env = {**_env(), "SYMGRAD_CACHE": str(tmp_path / "cache")}
     out = tmp_path / "out"
     processes = [subprocess.Popen([sys.executable, "-c", _CONCURRENT, json.dumps(specs[k % 2]), str(out), backend,
                                    str(ROOT / "tests")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,10 +13,9 @@ import numpy as np
 import pytest
 
 import symgrad
-from helpers import EXAMPLES, ROOT, assert_gradient_matches, make_spec
+from helpers import EXAMPLES, ROOT, assert_gradient_matches, make_spec, subprocess_env
 from symgrad.builder import MANIFEST
 
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 STATEFUL = make_spec([3, 4, 2], ["relu", "softmax"], "cross_entropy",
                      optimizer={"name": "adam", "learning_rate": 0.01}, frozen=["b1_0"]) | {"name": "fuzz_adam"}
 # a schedule: step and update read the rate of the state's epoch, which the wrong calls corrupt too
@@ -51,7 +49,7 @@ def test_a_thousand_wrong_calls_raise_type_or_value_errors(tmp_path, backend, sp
     else:
         path = EXAMPLES / "mazur.json"
     result = subprocess.run([sys.executable, str(ROOT / "tests" / "wrong_call_runner.py"), str(path), backend,
-                             "1000", "7"], capture_output=True, text=True, timeout=300, env=ENV)
+                             "1000", "7"], capture_output=True, text=True, timeout=300, env=subprocess_env())
     assert result.returncode == 0, f"the process died with status {result.returncode}: {result.stderr[-2000:]}"
     report = json.loads(result.stdout)
     assert report["backend"] == backend
@@ -73,7 +71,7 @@ def test_eight_processes_building_one_spec_at_once(tmp_path, backend):
     spec = make_spec([4, 6, 3], ["tanh", "softmax"], "cross_entropy") | {"name": "together"}
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
-    env = {**ENV, "SYMGRAD_CACHE": str(tmp_path / "cache")}
+    env = {**subprocess_env(), "SYMGRAD_CACHE": str(tmp_path / "cache")}
     processes = [subprocess.Popen([sys.executable, "-c", _BUILD, str(path), backend], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
     outputs = [p.communicate(timeout=300) for p in processes]
@@ -92,7 +90,7 @@ def test_eight_processes_building_one_spec_at_once(tmp_path, backend):
 
 def test_eight_processes_building_into_one_folder(tmp_path):
     processes = [subprocess.Popen([sys.executable, "-m", "symgrad", "build", str(EXAMPLES / "mazur.json"),
-                                   "--out", str(tmp_path / "out")], env=ENV, stdout=subprocess.PIPE,
+                                   "--out", str(tmp_path / "out")], env=subprocess_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for _ in range(8)]
     for process in processes:
         process.communicate(timeout=300)
@@ -111,7 +109,7 @@ def test_a_build_killed_halfway_leaves_a_usable_cache(tmp_path, target):
     spec["name"] = "killed"
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
-    env = {**ENV, "SYMGRAD_CACHE": str(tmp_path / "cache")}
+    env = {**subprocess_env(), "SYMGRAD_CACHE": str(tmp_path / "cache")}
     out = ["--out", str(tmp_path / "out")] if target == "folder" else []
     code = ("import sys, symgrad; symgrad.build(sys.argv[1], out=sys.argv[2] if len(sys.argv) > 2 else None)")
     for delay in (0.3, 0.8, 1.5):
@@ -158,7 +156,7 @@ def test_every_example_builds_byte_identical_sources_in_two_processes(tmp_path, 
     spec = EXAMPLES / f"{example}.json"
     name = json.loads(spec.read_text())["name"]
     for folder, seed in (("a", "1"), ("b", "2")):
-        env = {**ENV, "PYTHONHASHSEED": seed, "SYMGRAD_CACHE": str(tmp_path / f"cache-{folder}")}
+        env = {**subprocess_env(), "PYTHONHASHSEED": seed, "SYMGRAD_CACHE": str(tmp_path / f"cache-{folder}")}
         subprocess.run([sys.executable, "-m", "symgrad", "build", str(spec), "--out", str(tmp_path / folder)],
                        env=env, check=True, capture_output=True, cwd=tmp_path)
         if _c_available():

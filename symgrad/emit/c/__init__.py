@@ -194,6 +194,7 @@ def emit_c(program: Program, initial: np.ndarray) -> dict[str, bytes]:
         "n_parameters": spec.n_parameters,
         "learning_rate": printer.literal(spec.optimizer.learning_rate),
         "schedule": spec.optimizer.schedule,
+        "epoch_index": next((start for part, start, _ in optimizer["state_layout"] if part == "epoch"), None),
         "optimizer": optimizer,
         "penalties": _penalties_context(spec, printer),
         "mean": spec.loss.reduction == "mean",
