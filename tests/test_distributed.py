@@ -91,8 +91,10 @@ def test_fit_refuses_bad_arguments() -> None:
 def test_fit_is_bitwise_the_same_in_process_on_one_worker_and_on_two(distributed, client) -> None:
     spec, X, T = _problem()
     local = fit(spec, X, T, epochs=5, chunk_rows=100)
-    two = fit(spec, X, T, epochs=5, chunk_rows=100, client=client)
-    assert all(keys for keys in client.has_what().values()), "the chunks should be spread over both workers"
+    with distributed.get_task_stream(client=client) as stream:  # where each task ran, kept after the run
+        two = fit(spec, X, T, epochs=5, chunk_rows=100, client=client)
+    ran_on = {task["worker"] for task in stream.data if task["key"].startswith("symgrad-sum-")}
+    assert len(ran_on) == 2, f"the chunks' sums should be spread over both workers, ran on {ran_on}"
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as one, \
             distributed.Client(one) as one_client:
         one = fit(spec, X, T, epochs=5, chunk_rows=100, client=one_client)
