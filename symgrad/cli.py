@@ -414,7 +414,8 @@ def _train(args: argparse.Namespace) -> int:
     batch_size = None if args.batch_size is None else min(args.batch_size, train_set.n)
     cluster_note = None
     if on_cluster:
-        history, cluster_note = _fit_on_cluster(args, document, module, theta, state, train_set, progress)
+        history, cluster_note = _fit_on_cluster(args, document, module, theta, state, train_set, validation, progress,
+                                                classification)
     else:
         history = training.fit(module, theta, state, train_set, validation, args.epochs, batch_size,
                                shuffle=args.seed is not None, seed=args.seed, progress=progress,
@@ -478,9 +479,6 @@ def _check_cluster(args: argparse.Namespace, rows: int) -> bool:
         raise SpecError("--batch-size", f"{option} trains with full-batch steps (one gradient summed over every "
                         f"chunk per epoch), not batches of {args.batch_size}",
                         f"leave out --batch-size, or train minibatches without {option}")
-    if getattr(args, "patience", None) is not None:
-        raise SpecError("--patience", f"early stopping is not available with {option} yet",
-                        f"leave out --patience, or train without {option}")
     return True
 
 
@@ -506,34 +504,22 @@ def _cluster_client(args: argparse.Namespace) -> Iterator[Any]:
 
 
 def _fit_on_cluster(args: argparse.Namespace, document: dict[str, Any], module: Any, theta: Any, state: Any,
-                    train_set: Any, progress: Any) -> tuple[Any, str]:
-    """train's epochs as distributed.fit's full-batch steps, theta and state updated in place; the
-    history and a line that says where they ran."""
-    import math
-    import time
-
+                    train_set: Any, validation: Any, progress: Any, classification: bool) -> tuple[Any, str]:
+    """train's epochs as distributed.fit's full-batch steps, theta and state updated in place (the
+    best epoch's with --patience); the history and a line that says where they ran."""
     from . import distributed, training
-    from .errors import DataError
 
-    history = training.History()
-    started = time.perf_counter()
-
-    def record(epoch: int, loss: float, _theta: Any) -> None:
-        history.loss.append(loss)
-        progress.update(epoch, loss, epoch * train_set.n / max(time.perf_counter() - started, 1e-9))
-        if not math.isfinite(loss):
-            raise DataError(f"the loss became {loss} in epoch {epoch}; lower the learning rate (--lr) or check the "
-                            "data's scale")
-
+    watch = training.EpochWatch(module, theta, state, train_set, validation, progress, classification,
+                                args.patience)
     with _cluster_client(args) as client:
         workers = len(client.scheduler_info()["workers"])
         try:
             theta[:], state[:], _ = distributed.fit(document, train_set.X, train_set.T, epochs=args.epochs,
                                                     chunk_rows=args.chunk_rows, theta=theta, state=state,
-                                                    client=client, backend=args.backend, progress=record)
+                                                    client=client, backend=args.backend, progress=watch.after)
         finally:
             progress.close()
-    history.seconds = time.perf_counter() - started
+    history = watch.finish(theta, state)
     chunks = -(-train_set.n // args.chunk_rows)
     return history, (f"on a Dask cluster of {workers} worker(s): {chunks} chunk(s) of up to {args.chunk_rows} rows, "
                      "one full-batch step per epoch")

@@ -172,14 +172,15 @@ def _placed(client: Any, X: Any, T: Any, key: str) -> Any:
 
 def fit(spec: Any, X: Any, T: Any, *, epochs: int, chunk_rows: int = DEFAULT_CHUNK_ROWS,
         theta: np.ndarray | None = None, state: np.ndarray | None = None, client: Any = None,
-        backend: str = "auto", progress: Callable[[int, float, np.ndarray], None] | None = None,
+        backend: str = "auto", progress: Callable[[int, float, np.ndarray, np.ndarray], bool | None] | None = None,
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Full-batch training, one step per epoch, the gradient summed over chunks of rows on the workers.
 
     Returns ``(theta, state, losses)`` (new arrays; the ones passed in are not changed);
     ``losses[e]`` is the loss before epoch e's step, penalties included, as the module's own
     full-batch ``train`` reports it.  NumPy data is cut into ``chunk_rows`` rows; a Dask array
-    keeps its own row chunks.  ``progress(epoch, loss, theta)`` is called after every epoch.
+    keeps its own row chunks.  ``progress(epoch, loss, theta, state)`` is called after every
+    epoch (1-based); when it returns True, training stops there (early stopping: ``train --patience``).
     """
     document = read_document(spec)
     module = _module(document, backend)
@@ -212,8 +213,8 @@ def fit(spec: Any, X: Any, T: Any, *, epochs: int, chunk_rows: int = DEFAULT_CHU
         module.update(theta, (grad_sum * scale + penalty_grad).astype(module.DTYPE), state)
         if epoch_count is not None:
             state[epoch_count] += 1
-        if progress is not None:
-            progress(epoch + 1, float(losses[epoch]), theta)
+        if progress is not None and progress(epoch + 1, float(losses[epoch]), theta, state):
+            return theta, state, losses[:epoch + 1]
     return theta, state, losses
 
 

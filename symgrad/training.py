@@ -327,6 +327,65 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence(seed, spawn_key=(epoch,)).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
+class EpochWatch:
+    """What happens after every epoch, wherever it ran (``fit`` here, ``distributed.fit`` on a
+    cluster): the curves recorded, the progress bar drawn, a loss that is not a number refused,
+    and with ``patience`` K the best epoch's parameters kept until the validation loss has not
+    gone below its best for K epochs."""
+
+    def __init__(self, module: Any, theta: np.ndarray, state: np.ndarray, train: Dataset,
+                 validation: Dataset | None, progress: Progress, classification: bool,
+                 patience: int | None = None) -> None:
+        if patience is not None and validation is None:
+            raise DataError("--patience needs a validation set to watch; add --validation-split F (e.g. 0.2)")
+        self.module, self.train, self.validation = module, train, validation
+        self.progress, self.classification, self.patience = progress, classification, patience
+        self.history = History()
+        # the starting parameters are kept if no epoch beats them (a loss that never becomes a number)
+        self._best_loss = math.inf
+        self._best = (theta.copy(), state.copy()) if patience is not None else None
+        self._started = time.perf_counter()
+
+    def after(self, epoch: int, loss: float, theta: np.ndarray, state: np.ndarray) -> bool:
+        """Record 1-based ``epoch``; whether training should stop here."""
+        history, module, validation = self.history, self.module, self.validation
+        history.loss.append(float(loss))
+        extra = ""
+        if validation is not None:
+            history.validation_loss.append(module.loss(theta, validation.X, validation.T))
+        if self.classification:
+            history.accuracy.append(accuracy(module, theta, self.train))
+            extra += f"  accuracy {history.accuracy[-1]:.4f}"
+            if validation is not None:
+                history.validation_accuracy.append(accuracy(module, theta, validation))
+                extra += f"  validation {history.validation_accuracy[-1]:.4f}"
+        elapsed = time.perf_counter() - self._started
+        self.progress.update(epoch, history.loss[-1], epoch * self.train.n / max(elapsed, 1e-9), extra)
+        if not math.isfinite(history.loss[-1]):
+            self.progress.close()
+            raise DataError(f"the loss became {history.loss[-1]} in epoch {epoch}; lower the learning rate "
+                            "(--lr) or check the data's scale")
+        if self.patience is None:
+            return False
+        if history.validation_loss[-1] < self._best_loss:
+            self._best_loss, history.best_epoch = history.validation_loss[-1], epoch
+            self._best = (theta.copy(), state.copy())
+            return False
+        if epoch - (history.best_epoch or 0) >= self.patience:
+            history.stopped_at = epoch
+            return True
+        return False
+
+    def finish(self, theta: np.ndarray, state: np.ndarray) -> History:
+        """The history; with patience, ``theta`` and ``state`` put back to the best epoch's, in place."""
+        history = self.history
+        if self._best is not None and history.best_epoch != len(history.loss):
+            theta[...], state[...] = self._best
+        history.seconds = time.perf_counter() - self._started
+        self.progress.close()
+        return history
+
+
 def fit(module: Any, theta: np.ndarray, state: np.ndarray, train: Dataset, validation: Dataset | None,
         epochs: int, batch_size: int | None, shuffle: bool, seed: int | None, progress: Progress,
         classification: bool, first_epoch: int = 0, patience: int | None = None) -> History:
@@ -336,43 +395,14 @@ def fit(module: Any, theta: np.ndarray, state: np.ndarray, train: Dataset, valid
     ``patience`` K (and a validation set), training stops once the validation loss has not gone
     below its best for K epochs, and ``theta`` and ``state`` are put back to the best epoch's.
     """
-    if patience is not None and validation is None:
-        raise DataError("--patience needs a validation set to watch; add --validation-split F (e.g. 0.2)")
-    history = History()
-    best_loss, best = math.inf, (theta.copy(), state.copy())
-    started = time.perf_counter()
+    watch = EpochWatch(module, theta, state, train, validation, progress, classification, patience)
     for epoch in range(epochs):
         losses = module.train(theta, train.X, train.T, 1, batch_size=batch_size, shuffle=shuffle,
                               seed=epoch_seed(seed, first_epoch + epoch) if shuffle and seed is not None else None,
                               state=state)
-        history.loss.append(float(losses[0]))
-        extra = ""
-        if validation is not None:
-            history.validation_loss.append(module.loss(theta, validation.X, validation.T))
-        if classification:
-            history.accuracy.append(accuracy(module, theta, train))
-            extra += f"  accuracy {history.accuracy[-1]:.4f}"
-            if validation is not None:
-                history.validation_accuracy.append(accuracy(module, theta, validation))
-                extra += f"  validation {history.validation_accuracy[-1]:.4f}"
-        elapsed = time.perf_counter() - started
-        progress.update(epoch + 1, history.loss[-1], (epoch + 1) * train.n / max(elapsed, 1e-9), extra)
-        if not math.isfinite(history.loss[-1]):
-            progress.close()
-            raise DataError(f"the loss became {history.loss[-1]} in epoch {epoch + 1}; lower the learning rate "
-                            "(--lr) or check the data's scale")
-        if patience is not None:
-            if history.validation_loss[-1] < best_loss:
-                best_loss, history.best_epoch = history.validation_loss[-1], epoch + 1
-                best = (theta.copy(), state.copy())
-            elif epoch + 1 - (history.best_epoch or 0) >= patience:
-                history.stopped_at = epoch + 1
-                break
-    if patience is not None and history.best_epoch != len(history.loss):
-        theta[...], state[...] = best  # the best epoch's parameters and optimizer state, in place
-    history.seconds = time.perf_counter() - started
-    progress.close()
-    return history
+        if watch.after(epoch + 1, float(losses[0]), theta, state):
+            break
+    return watch.finish(theta, state)
 
 
 @dataclass(frozen=True)

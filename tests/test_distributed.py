@@ -62,7 +62,7 @@ def test_fit_in_process_equals_the_modules_full_batch_train(optimizer, reduction
     if reduction == "sum":
         X, T = X[:100], T[:100]
     seen = []
-    theta, state, losses = fit(spec, X, T, epochs=8, chunk_rows=96, progress=lambda e, loss, _: seen.append(e))
+    theta, state, losses = fit(spec, X, T, epochs=8, chunk_rows=96, progress=lambda e, *_: seen.append(e))
     module = symgrad.load(spec)
     expected = module.initial_parameters()
     expected_state = module.initial_state()
@@ -120,7 +120,7 @@ def test_fit_survives_a_worker_killed_mid_run(client, monkeypatch) -> None:
     local = fit(spec, X, T, epochs=12, chunk_rows=100)
     killed = []
 
-    def kill_at_epoch_4(epoch, loss, theta):
+    def kill_at_epoch_4(epoch, loss, theta, state):
         if epoch == 4:
             killed.append(_kill_a_worker(client, busy=False))
             assert killed[0] is not None
@@ -229,6 +229,53 @@ def test_train_with_workers_or_a_scheduler_is_fit_on_the_same_rows(client, tmp_p
                  client.scheduler.address, "--chunk-rows", "64", "--validation-split", "0.2", "--seed", "4",
                  "--save", str(again), "--quiet"]) == 0
     np.testing.assert_array_equal(training.load_checkpoint(again, symgrad.load(spec)).theta, theta)
+
+
+def test_fit_stops_where_progress_says_so() -> None:
+    spec, X, T = _problem()
+    theta, state, losses = fit(spec, X, T, epochs=20, chunk_rows=100, progress=lambda e, *_: e == 3)
+    expected = fit(spec, X, T, epochs=3, chunk_rows=100)
+    assert len(losses) == 3
+    for got, wanted in zip((theta, state, losses), expected):
+        np.testing.assert_array_equal(got, wanted)
+
+
+def test_train_with_workers_stops_early_and_saves_the_best(client, tmp_path, capsys) -> None:
+    """The expected stop and parameters come from fit without patience, the rule written out here."""
+    from symgrad import training
+    from symgrad.cli import main
+
+    spec, X, T = _problem(rows=300, optimizer={"name": "sgd", "learning_rate": 0.5, "momentum": 0.9})
+    T[:60] = T[::-1][:60]  # held-out rows that disagree with the training ones, so the run overfits
+    spec_path, data, saved = tmp_path / "spec.json", tmp_path / "data.npz", tmp_path / "best.npz"
+    spec_path.write_text(json.dumps(spec))
+    np.savez(data, X=X, T=T)
+    module = symgrad.load(spec)
+    train_set, validation = training.split(training.load_data(data, symgrad.parse_spec(spec)), 0.2, 4)
+    curve, kept = [], {}
+
+    def watch(epoch, loss, theta, state):
+        curve.append(module.loss(theta, validation.X, validation.T))
+        kept[epoch] = theta.copy(), state.copy()
+
+    fit(spec, train_set.X, train_set.T, epochs=200, chunk_rows=64, progress=watch)
+    patience, best, stop = 3, 0, None
+    for epoch, value in enumerate(curve, 1):
+        if best == 0 or value < curve[best - 1]:
+            best = epoch
+        elif epoch - best >= patience:
+            stop = epoch
+            break
+    assert stop is not None, "the problem must overfit within 200 epochs for this test to mean anything"
+    assert main(["train", str(spec_path), "--data", str(data), "--epochs", "200", "--workers", "2", "--chunk-rows",
+                 "64", "--validation-split", "0.2", "--seed", "4", "--patience", str(patience),
+                 "--save", str(saved), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"stopped early after epoch {stop}:" in out and f"kept epoch {best}'s parameters" in out, out
+    checkpoint = training.load_checkpoint(saved, module)
+    np.testing.assert_array_equal(checkpoint.theta, kept[best][0])
+    np.testing.assert_array_equal(checkpoint.state, kept[best][1])
+    assert checkpoint.epochs == best
 
 
 def test_sweep_command_writes_one_row_per_model(client, tmp_path, capsys) -> None:
