@@ -301,3 +301,16 @@ SECOND = {
     "example": {"inputs": [0.6, -0.4], "targets": [0.2, 0.7]},
 }
 SECOND_STEPS = 2000
+
+
+def early_stop(curve: list[float], patience: int) -> tuple[int, int | None]:
+    """(best epoch, epoch training stops after or None) for a validation curve: the --patience rule
+    written out independently of symgrad.training, both 1-based."""
+    best, stop = 0, None
+    for epoch, value in enumerate(curve, 1):
+        if best == 0 or value < curve[best - 1]:
+            best = epoch
+        elif epoch - best >= patience:
+            stop = epoch
+            break
+    return best, stop

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from helpers import MAZUR, make_spec
+from helpers import MAZUR, early_stop, make_spec
 from symgrad.distributed import apply_overrides, fit, grid_points, pairwise, sweep, sweep_document
 
 
@@ -259,13 +259,8 @@ def test_train_with_workers_stops_early_and_saves_the_best(client, tmp_path, cap
         kept[epoch] = theta.copy(), state.copy()
 
     fit(spec, train_set.X, train_set.T, epochs=200, chunk_rows=64, progress=watch)
-    patience, best, stop = 3, 0, None
-    for epoch, value in enumerate(curve, 1):
-        if best == 0 or value < curve[best - 1]:
-            best = epoch
-        elif epoch - best >= patience:
-            stop = epoch
-            break
+    patience = 3
+    best, stop = early_stop(curve, patience)
     assert stop is not None, "the problem must overfit within 200 epochs for this test to mean anything"
     assert main(["train", str(spec_path), "--data", str(data), "--epochs", "200", "--workers", "2", "--chunk-rows",
                  "64", "--validation-split", "0.2", "--seed", "4", "--patience", str(patience),

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from helpers import ROOT, make_spec
+from helpers import ROOT, early_stop, make_spec
 from symgrad import training
 
 
@@ -46,13 +46,7 @@ def test_stops_after_k_epochs_without_improvement_and_keeps_the_best(backend, pa
     module = symgrad.load(spec, backend=backend)
     _, _, full = _run(module, train, validation, 60)
     curve = full.validation_loss
-    best, stop = 0, None
-    for epoch, value in enumerate(curve, 1):  # the rule, written out independently
-        if best == 0 or value < curve[best - 1]:
-            best = epoch
-        elif epoch - best >= patience:
-            stop = epoch
-            break
+    best, stop = early_stop(curve, patience)
     assert stop is not None, "the problem must overfit within 60 epochs for this test to mean anything"
     theta, state, history = _run(module, train, validation, 60, patience)
     assert history.stopped_at == stop and history.best_epoch == best
