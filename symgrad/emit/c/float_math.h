@@ -169,7 +169,7 @@ static float sg_softplusf(float x)
 }
 
 /* x**y.  A small integer y (|y| <= 8) by repeated multiplication (a few ulp); otherwise
- * e**(y log|x|) (its error grows with |y log|x||: under 20 ulp while that is below 10, e.g. the
+ * e**(y log|x|) (its error grows with |y log|x||: under 32 ulp while that is below 10, e.g. the
  * optimizers' beta**step), with the sign of x for an odd integer y; NaN for x < 0 and a
  * non-integer y. */
 static float sg_powf(float x, float y)
