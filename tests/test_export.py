@@ -108,16 +108,21 @@ def test_a_mutated_kernel_fails_the_self_test_naming_the_first_difference(reques
     assert "FAIL: parameter " in result.stdout and "differs" in result.stdout
 
 
-@pytest.mark.parametrize("package, first_name", [("digits_package", "W1_0_0"), ("mazur_package", "w1")],
-                         ids=["float32", "float64"])
-def test_a_mutated_golden_file_fails_the_self_test(request, package, first_name, tmp_path):
-    folder = tmp_path / "mutated"
-    shutil.copytree(request.getfixturevalue(package), folder)
+def _with_a_mutated_golden(package: Path, folder: Path) -> Path:
+    """A copy of ``package`` whose golden file has the last bit of the first parameter flipped."""
+    shutil.copytree(package, folder)
     golden = folder / "selftest_expected.h"
     text = golden.read_text()
     first = re.search(r"EXPECTED_THETA\[[^]]*\] = \{\s*0x([0-9a-f]+)UL", text)
-    bits = int(first.group(1), 16) ^ 1  # the last bit of the first parameter
+    bits = int(first.group(1), 16) ^ 1
     golden.write_text(text[:first.start(1)] + f"{bits:0{len(first.group(1))}x}" + text[first.end(1):])
+    return folder
+
+
+@pytest.mark.parametrize("package, first_name", [("digits_package", "W1_0_0"), ("mazur_package", "w1")],
+                         ids=["float32", "float64"])
+def test_a_mutated_golden_file_fails_the_self_test(request, package, first_name, tmp_path):
+    folder = _with_a_mutated_golden(request.getfixturevalue(package), tmp_path / "mutated")
     result = _make_test(folder)
     assert result.returncode != 0
     assert f"FAIL: parameter {first_name} (index 0)" in result.stdout
@@ -136,6 +141,55 @@ def test_make_objects_cross_compiles_for_a_cortex_m4f_without_double_routines(di
         undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(folder / obj)], capture_output=True, text=True,
                                    check=True).stdout.split()
         assert {word for word in undefined if word != "U"} <= {"memset", "memcpy", "sqrtf", "fabsf"}, undefined
+
+
+def _m4f_tools_missing() -> str | None:
+    if shutil.which("arm-none-eabi-gcc") is None:
+        return "arm-none-eabi-gcc is not installed (Debian package gcc-arm-none-eabi)"
+    found = subprocess.run(["arm-none-eabi-gcc", "-print-file-name=rdimon.specs"], capture_output=True, text=True)
+    if not Path(found.stdout.strip()).is_file():
+        return "arm-none-eabi-gcc has no newlib (rdimon.specs; Debian package libnewlib-arm-none-eabi)"
+    if shutil.which("qemu-system-arm") is None:
+        return "qemu-system-arm is not installed (Debian package qemu-system-arm)"
+    return None
+
+
+def _make_test_m4f(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "-s", "-C", str(folder), "test-m4f"], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def adam_scheduled_package(tmp_path_factory) -> Path:
+    """float32 Adam (sg_powf for beta**step) with a cosine schedule: the optimizer the board finds hardest."""
+    spec = json.loads(DIGITS.read_text())
+    spec["name"] = "digits_adam"
+    spec["optimizer"] = {"name": "adam", "learning_rate": 0.01, "schedule": {"name": "cosine", "T_max": 8}}
+    folder = tmp_path_factory.mktemp("export")
+    (folder / "spec.json").write_text(json.dumps(spec))
+    assert main(["export", str(folder / "spec.json"), "--target", "c", "--out", str(folder / "adam_c")]) == 0
+    return folder / "adam_c"
+
+
+@pytest.mark.skipif(_m4f_tools_missing() is not None, reason=str(_m4f_tools_missing()))
+@pytest.mark.parametrize("package", ["digits_package", "mazur_package", "adam_scheduled_package"],
+                         ids=["float32", "float64", "float32-adam"])
+def test_the_self_test_passes_on_an_emulated_cortex_m4f(request, package, tmp_path):
+    """The same bits as the host on a Cortex-M4F's single-precision FPU (and its software double)."""
+    folder = tmp_path / "m4f"
+    shutil.copytree(request.getfixturevalue(package), folder)
+    result = _make_test_m4f(folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("ok: ") and "bit-identical to the host" in result.stdout, result.stdout
+    header = subprocess.run(["arm-none-eabi-readelf", "-h", "-A", str(folder / "selftest-m4f")], capture_output=True,
+                            text=True).stdout
+    assert "ARM" in header and "Tag_FP_arch: VFPv4-D16" in header and "Tag_ABI_VFP_args: VFP registers" in header
+
+
+@pytest.mark.skipif(_m4f_tools_missing() is not None, reason=str(_m4f_tools_missing()))
+def test_a_mutated_golden_file_fails_on_the_emulated_board_too(digits_package, tmp_path):
+    result = _make_test_m4f(_with_a_mutated_golden(digits_package, tmp_path / "mutated"))
+    assert result.returncode != 0
+    assert "FAIL: parameter W1_0_0 (index 0)" in result.stdout, result.stdout
 
 
 def test_export_prints_the_budget_and_the_header_repeats_it(capsys, tmp_path):

@@ -90,7 +90,8 @@ def export_c(source: Any, init: str | None) -> Exported:
     for template, target in [("init.h.jinja", f"{name}_init.h"), ("init.c.jinja", f"{name}_init.c"),
                              ("data.h.jinja", "data.h"), ("selftest_expected.h.jinja", "selftest_expected.h"),
                              ("selftest.c.jinja", "selftest.c"), ("example.c.jinja", "example.c"),
-                             ("Makefile.jinja", "Makefile"), ("CMakeLists.txt.jinja", "CMakeLists.txt")]:
+                             ("Makefile.jinja", "Makefile"), ("CMakeLists.txt.jinja", "CMakeLists.txt"),
+                             ("m4f_startup.c.jinja", "m4f_startup.c"), ("m4f.ld.jinja", "m4f.ld")]:
         files[target] = _TEMPLATES.get_template(template).render(context).encode()
     report = [f"memory on the device ({context['real']}, {real_size} bytes a value):"]
     report += [f"  {item['what']:<44} {item['bytes']:>9,} bytes" for item in budget]
