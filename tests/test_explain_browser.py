@@ -72,7 +72,19 @@ MEASURE = """JSON.stringify((() => {
   });
   const svg = document.querySelector('svg');
   const r = box(svg);
+  // a matrix column's entries end at one right edge (numbers line up), however wide each is
+  const matrices = [...document.querySelectorAll('mtable.matrix')];
+  const ragged = matrices.filter(t => {
+    const rows = [...t.children];
+    return [...rows[0].children].some((_, c) => {
+      const rights = rows.map(row => box(row.children[c].firstElementChild).right);
+      return Math.max(...rights) - Math.min(...rights) > 1;
+    });
+  });
+  const widths = matrices.map(t => new Set([...t.querySelectorAll('mtd')].map(d =>
+    Math.round(box(d.firstElementChild).width))).size);
   return {
+    matrices: matrices.length, ragged: ragged.length, uneven: widths.filter(n => n > 1).length,
     maths: maths.length,
     mathml: maths.filter(m => m instanceof MathMLElement).length,
     sized: maths.filter(m => box(m).width > 10 && box(m).height > 8).length,
@@ -305,6 +317,8 @@ def test_explain_html_renders_in_chromium(browser, tmp_path, spec):
     assert measured["fracs"] > 20 and measured["stacked"] == measured["fracs"], "fractions not laid out"
     assert measured["subs"] > 20 and measured["lowered"] == measured["subs"], "subscripts not laid out"
     assert measured["circles"] >= 8
+    assert measured["matrices"] > 4 and measured["uneven"] > 0, "no matrix whose entries differ in width"
+    assert measured["ragged"] == 0, "a matrix column is not right-aligned"
     left, top, width, height = measured["svg"]
     assert width > 300 and height > 150 and measured["height"] > 2000
 
