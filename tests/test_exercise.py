@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,22 @@ def test_files_are_byte_identical_for_a_seed_and_differ_between_seeds(tmp_path: 
     a = json.loads((tmp_path / "a" / "answers.json").read_text())
     c = json.loads((tmp_path / "c" / "answers.json").read_text())
     assert a["exercises"][0]["spec"] != c["exercises"][0]["spec"]
+
+
+def test_html_sheets_write_negative_numbers_with_a_minus_sign(tmp_path: Path) -> None:
+    """Typeset pages show −0.5 (U+2212), as the worked pages' MathML does; Markdown keeps the
+    hyphen-minus a reader can paste into code."""
+    html = write_exercises(3, tmp_path / "html", count=3, format="html")
+    md = write_exercises(3, tmp_path / "md", count=3, format="md")
+    answers = json.loads((tmp_path / "html" / "answers.json").read_text())
+    negative = [value for exercise in answers["exercises"] for value in exercise["gradient"].values() if value < 0]
+    assert negative, "seed 3 should give a negative gradient for this test to mean anything"
+    for path in html:
+        if path.suffix == ".html":
+            assert not re.search(r"(?<![\w-])-\d", path.read_text()), f"{path.name} has a hyphen-minus before a digit"
+    text = (tmp_path / "html" / "answers.html").read_text()
+    assert text.count("\u2212") >= len(negative)
+    assert re.search(r"(?<![\w-])-\d", (tmp_path / "md" / "answers.md").read_text()) and md
 
 
 def test_cli_writes_the_sheet_and_refuses_bad_options(tmp_path: Path) -> None:

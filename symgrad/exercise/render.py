@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ def optimizer_words(optimizer: dict[str, Any]) -> str:
     return words
 
 
-def _layers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+def _layers(spec: dict[str, Any], short: Callable[[float], str]) -> list[dict[str, Any]]:
     """Each layer as the sheet shows it: its units, activation, weight rows and biases with values."""
     initial = spec["initial"]
     shown, previous = [], spec["inputs"]
@@ -43,10 +44,10 @@ def _layers(spec: dict[str, Any]) -> list[dict[str, Any]]:
         if bias == "none":
             biases = "no bias"
         elif bias["mode"] == "shared":
-            biases = f"{bias['name']} = {initial[bias['name']]:g}, shared by {', '.join(layer['units'])}"
+            biases = f"{bias['name']} = {short(initial[bias['name']])}, shared by {', '.join(layer['units'])}"
         else:
-            biases = ", ".join(f"{name} = {initial[name]:g}" for name in bias["names"])
-        rows = [{"unit": unit, "weights": [{"name": w, "value": f"{initial[w]:g}", "source": source}
+            biases = ", ".join(f"{name} = {short(initial[name])}" for name in bias["names"])
+        rows = [{"unit": unit, "weights": [{"name": w, "value": short(initial[w]), "source": source}
                                            for w, source in zip(row, previous)]}
                 for unit, row in zip(layer["units"], layer["weights"])]
         shown.append({"title": "hidden layer" if k < len(spec["layers"]) - 1 else "output layer",
@@ -56,27 +57,29 @@ def _layers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return shown
 
 
-def _context(item: Any, index: int, digits: int) -> dict[str, Any]:
+def _context(item: Any, index: int, digits: int, typeset: bool) -> dict[str, Any]:
+    """The numbers of one exercise as text; ``typeset`` (HTML) writes a minus sign, not a hyphen."""
     spec = item.spec
     gradients = analyze(spec).gradients
     values = evaluate(gradients, point_from_spec(gradients))
     model = gradients.model
-    units = [{"name": unit.name, "net": format_number(values[unit.net], digits),
-              "out": format_number(values[unit.out], digits)}
+    signed = (lambda text: text.replace("-", "\u2212")) if typeset else (lambda text: text)
+    number = lambda value: signed(format_number(value, digits))  # noqa: E731
+    short = lambda value: signed(f"{value:g}")  # noqa: E731 -- the given numbers, as the spec has them
+    units = [{"name": unit.name, "net": number(values[unit.net]), "out": number(values[unit.out])}
              for layer in model.layers for unit in layer.units]
-    number = lambda value: format_number(value, digits)  # noqa: E731
     return {
         "index": index,
         "name": spec["name"],
-        "layers": _layers(spec),
-        "inputs": [{"name": n, "value": f"{v:g}"} for n, v in zip(spec["inputs"], item.inputs)],
-        "targets": [{"name": code_name("target", u), "value": f"{v:g}"}
+        "layers": _layers(spec, short),
+        "inputs": [{"name": n, "value": short(v)} for n, v in zip(spec["inputs"], item.inputs)],
+        "targets": [{"name": code_name("target", u), "value": short(v)}
                     for u, v in zip(spec["layers"][-1]["units"], item.targets)],
         "loss": LOSS_WORDS[spec["loss"]],
         "optimizer": optimizer_words(spec["optimizer"]),
         "units": units,
         "error": number(item.loss),
-        "parameters": [{"name": name, "before": f"{spec['initial'][name]:g}", "gradient": number(item.gradient[name]),
+        "parameters": [{"name": name, "before": short(spec["initial"][name]), "gradient": number(item.gradient[name]),
                         "after": number(item.updated[name])} for name in item.gradient],
     }
 
@@ -84,6 +87,6 @@ def _context(item: Any, index: int, digits: int) -> dict[str, Any]:
 def render(kind: str, format: str, items: list[Any], seed: int, digits: int) -> str:
     environment = template_environment(Path(__file__).parent)
     environment.autoescape = format == "html"
-    exercises = [_context(item, k, digits) for k, item in enumerate(items, 1)]
+    exercises = [_context(item, k, digits, format == "html") for k, item in enumerate(items, 1)]
     text = environment.get_template(f"{kind}.{format}.jinja").render(seed=seed, exercises=exercises)
     return str(markupsafe.Markup(text)) if format == "html" else text
