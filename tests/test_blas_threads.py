@@ -97,6 +97,7 @@ def test_setting_restored_after_an_exception(big, monkeypatch):
 
 
 def test_idle_cores_is_a_count_of_usable_cores(big):
+    assert 1 <= big._look_for_idle_cores() <= (__import__("os").cpu_count() or 1)
     import os
 
     assert 1 <= big._idle_cores() <= (os.cpu_count() or 1)
@@ -113,3 +114,25 @@ def test_train_without_threadpoolctl(big, monkeypatch):
     assert big._blas == ()
     np.testing.assert_allclose(losses_b, losses_a, rtol=1e-5)
     np.testing.assert_allclose(theta_b, theta_a, rtol=1e-4, atol=1e-6)
+
+
+def test_step_follows_the_policy_too(big, monkeypatch):
+    X, T = _problem(big, 64)
+    monkeypatch.setattr(big, "_idle_cores", lambda: 1)
+    seen = _seen_inside(big, monkeypatch)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        big.step(big.initial_parameters(), X, T)
+        assert seen == [1]
+        assert _blas_threads() == 2
+
+
+def test_idle_cores_looks_again_after_a_while(big, monkeypatch):
+    looks = []
+    monkeypatch.setattr(big, "_look_for_idle_cores", lambda: looks.append(1) or 1)
+    monkeypatch.setattr(big, "_idle_seen", (float("-inf"), 1))
+    big._idle_cores()
+    big._idle_cores()
+    assert len(looks) == 1  # the second call within _IDLE_SECONDS used the first look
+    monkeypatch.setattr(big, "_idle_seen", (big._idle_seen[0] - 2 * big._IDLE_SECONDS, 1))
+    big._idle_cores()
+    assert len(looks) == 2

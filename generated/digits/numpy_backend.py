@@ -283,15 +283,17 @@ def _update(theta, grad, state):
     theta -= grad
 
 
-# -- BLAS threads inside train -----------------------------------------------------------------
+# -- BLAS threads inside train and step ------------------------------------------------------
 # A BLAS thread more than there are idle cores does not run beside the others, it takes turns with
 # them (measured at 784-256-10, batch 128, float32, one of 2 cores busy: 7.9 ms a step with 2 BLAS
-# threads, 1.2 ms with 1).  So train runs BLAS on the idle cores only, through threadpoolctl when it is
-# installed (it is optional: without it the BLAS library's own setting stays), and never on more
-# threads than the caller allowed: a limit set outside (threadpoolctl, OPENBLAS_NUM_THREADS) is kept.
+# threads, 1.2 ms with 1).  So train and step run BLAS on the idle cores only, through threadpoolctl
+# when it is installed (it is optional: without it the BLAS library's own setting stays), and never on
+# more threads than the caller allowed: a limit set outside (threadpoolctl, OPENBLAS_NUM_THREADS) is kept.
 _MULTIPLY_ADDS = 5056  # multiply-adds per example of one step (forward and backward products)
 _THREADED_WORK = 1 << 18  # a step with fewer multiply-adds than this runs on one BLAS thread
 _blas = None  # the BLAS libraries' threadpoolctl controllers, found on first use; () without threadpoolctl
+_IDLE_SECONDS = 0.5  # _idle_cores looks again after this long (a look reads /proc: up to a few 100 us)
+_idle_seen = (float("-inf"), 1)  # (time.monotonic() of the last look, what it found)
 
 
 def _blas_libraries():
@@ -307,11 +309,22 @@ def _blas_libraries():
 
 
 def _idle_cores():
-    """The cores this process may use less those that other processes' running threads hold now.
+    """The cores this process may use less those that other processes' running threads hold now
+    (looked up at most every _IDLE_SECONDS, so a step can ask too).
 
     From /proc (Linux): the runnable threads of the system (/proc/loadavg) less this process's own
     running threads; elsewhere from the 1-minute load average less this process's one thread.
     """
+    import time
+
+    global _idle_seen
+    now = time.monotonic()
+    if now - _idle_seen[0] >= _IDLE_SECONDS:
+        _idle_seen = (now, _look_for_idle_cores())
+    return _idle_seen[1]
+
+
+def _look_for_idle_cores():
     import os
 
     try:
@@ -380,7 +393,8 @@ def step(theta, X, T, state=None):
     _check_rows(X, "X", N_INPUTS)
     _check_rows(T, "T", N_OUTPUTS, X.shape[0])
     _check_state(state, required=True)
-    return float(_train_step(theta, X, T, np.empty(N_PARAMETERS, dtype=DTYPE), state))
+    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0]):
+        return float(_train_step(theta, X, T, np.empty(N_PARAMETERS, dtype=DTYPE), state))
 
 
 def train(theta, X, T, epochs, batch_size=None, shuffle=False, seed=None, state=None):
