@@ -26,8 +26,9 @@
    picked the faster one (or one within 10% of it: the machine is shared and noisy).
 4. 784-256-10 (relu/softmax, cross-entropy, float32), 100 SGD steps at batch 128 through ``m.train``
    (issue 17 item 3): the NumPy backend against JAX (``jit`` of the 100 steps in ``lax.scan``) and a
-   hand-written NumPy loop (bench_build.HandStep, BLAS threads as NumPy starts them).  Target:
-   symgrad / JAX <= 1.0.  With --busy, on a machine where another process holds one core.
+   hand-written NumPy loop (bench_build.HandStep, BLAS threads as NumPy starts them), and symgrad
+   again inside threadpoolctl's limit of one BLAS thread (what train's own thread policy must not be
+   slower than).  Target: symgrad / JAX <= 1.0.  With --busy, another process holds one core.
 
 --busy starts a process that spins on one core for the whole run (and stops it at the end), so the
 tables show what a busy machine does to each contender; the load average is printed with each part.
@@ -470,6 +471,12 @@ def bench_mnist_train(rounds: int) -> tuple[list[list[Any]], float | None, list[
         theta_s[:] = theta0
         m.train(theta_s, X, T, 1, batch_size=STEP_BATCH)
     contenders["symgrad numpy train"] = run_symgrad
+    threadpoolctl, _ = optional_import("threadpoolctl")
+    if threadpoolctl is not None:  # the policy's yardstick: the caller limits BLAS to one thread
+        def run_symgrad_one():
+            with threadpoolctl.threadpool_limits(1, user_api="blas"):
+                run_symgrad()
+        contenders["symgrad numpy train, caller's 1 BLAS thread"] = run_symgrad_one
 
     def run_hand():
         theta_h[:] = theta0
