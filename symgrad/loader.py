@@ -58,12 +58,13 @@ def import_package(package_dir: Path) -> ModuleType:
 
 
 def import_backend(package_dir: Path, backend: str = "auto") -> ModuleType:
-    """One backend's module of a generated package; ``auto`` is the one the package prefers."""
+    """One backend's module of a generated package; ``auto`` is the one the package prefers, which
+    may be its ``auto_backend`` (BACKEND "auto": C or NumPy chosen per call by the batch's rows)."""
     backend = backend_to_load(backend)
     package = import_package(package_dir)
     chosen = package.BACKEND if backend == "auto" else backend
     built = _built_backends(Path(package_dir))
-    if built is not None and chosen not in built:
+    if built is not None and chosen != "auto" and chosen not in built:
         raise BuildError(f"{package_dir} was built without the {chosen} backend (it has: {', '.join(built)}); "
                          f"build it with --backend {chosen}, or load --backend auto")
     try:

@@ -18,6 +18,7 @@ never calls back into earlier stages; :func:`preferred_backends` is the auto-bac
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Union
 
@@ -33,8 +34,25 @@ SCALAR_LIMIT = 64
 #: (``form="scalar"`` forced on a big network) gets a vector form for C (docs/c-backend.md).
 C_SCALAR_MAX = 400
 
-#: backend="auto" prefers C up to this many parameters, NumPy above, by dtype (docs/c-backend.md).
-AUTO_C_MAX_PARAMETERS = {"float32": 10_000, "float64": 5_000}
+#: What one training step costs each backend, in seconds, by the sizes of the step (measured with
+#: tools/bench_mlp.py on the 2-core development machine with one BLAS thread, the busy-machine case;
+#: README "Performance"): a fixed cost per call and per layer, then per parameter (the update), per
+#: parameter of optimizer state, per multiply-add of the matrix products of each example, and per unit
+#: of each example (an activation with exp/log/tanh in it costs "transcendental" more).  C runs
+#: everything in compiled loops, so it pays nothing per call; NumPy pays Python's per-operation cost
+#: once per step, then runs the products at BLAS speed.
+STEP_COST: dict[str, dict[str, Any]] = {
+    "c": {"call": 1e-6, "layer": 0.0, "parameter": {"float32": 0.1e-9, "float64": 0.2e-9}, "state": 0.3e-9,
+          "multiply_add": {"float32": 0.053e-9, "float64": 0.094e-9}, "unit": 0.5e-9, "transcendental": 4e-9},
+    "numpy": {"call": 30e-6, "layer": 8e-6, "parameter": {"float32": 0.3e-9, "float64": 0.5e-9}, "state": 1.5e-9,
+              "multiply_add": {"float32": 0.0286e-9, "float64": 0.057e-9}, "unit": 2e-9, "transcendental": 1e-9},
+}
+
+#: backend="auto" serves batches of up to this many rows; a crossover beyond it is not worth a dispatcher.
+AUTO_MAX_ROWS = 65_536
+
+#: Activations whose elementwise work is a cheap comparison or nothing at all.
+_CHEAP_ACTIVATIONS = frozenset({"relu", "leaky_relu", "linear"})
 
 Form = Literal["auto", "scalar", "vector"]
 
@@ -163,15 +181,66 @@ def formula_kind(program: Program) -> str:
     return "table" if isinstance(program, ScalarProgram) else "layers"
 
 
-def preferred_backends(program: Program, backends: tuple[str, ...]) -> list[str]:
-    """The built backends, fastest first: what ``import <name>`` and ``backend="auto"`` take.
+def step_seconds(program: Program, backend: str, rows: int) -> float:
+    """The estimated seconds of one training step of ``program`` on ``rows`` examples (STEP_COST)."""
+    spec = program.spec
+    cost = STEP_COST[backend]
+    dtype = spec.dtype
+    layers = spec.layout.layers
+    macs = sum(s.n_in * s.n_out * (2 if k else 1) + s.n_in * s.n_out for k, s in enumerate(layers))
+    units = sum(s.n_out for s in layers)
+    slow = sum(s.n_out for s, layer in zip(layers, spec.layers) if _activation_name(layer) not in _CHEAP_ACTIVATIONS)
+    state = sum(length for part, _, length in spec.optimizer.state_layout(spec.n_parameters) if part != "epoch")
+    fixed = cost["call"] + cost["layer"] * len(layers) + cost["parameter"][dtype] * spec.n_parameters \
+        + cost["state"] * state
+    per_row = cost["multiply_add"][dtype] * macs + cost["unit"] * units + cost["transcendental"] * slow
+    return fixed + per_row * rows
 
-    C first while a network has at most AUTO_C_MAX_PARAMETERS parameters, NumPy first above
-    (measurements in docs/c-backend.md).
+
+def numpy_from_rows(program: Program) -> int | None:
+    """backend="auto"'s rule: the fewest rows from which a step is estimated faster in NumPy than in C
+    (1: NumPy at every size), or None when C is faster up to AUTO_MAX_ROWS rows.
+
+    Straight-line (scalar) programs are tutorial-size networks: C always.
     """
-    limit = AUTO_C_MAX_PARAMETERS[program.spec.dtype]
-    order = ("c", "numpy") if program.spec.n_parameters <= limit else ("numpy", "c")
-    return [b for b in order if b in backends]
+    if isinstance(program, ScalarProgram):
+        return None
+    c_fixed = step_seconds(program, "c", 0)
+    c_row = step_seconds(program, "c", 1) - c_fixed
+    numpy_fixed = step_seconds(program, "numpy", 0)
+    numpy_row = step_seconds(program, "numpy", 1) - numpy_fixed
+    if numpy_row >= c_row:  # NumPy is never faster per row: C at any size
+        return None
+    rows = max(1, math.ceil((numpy_fixed - c_fixed) / (c_row - numpy_row)))
+    return rows if rows <= AUTO_MAX_ROWS else None
+
+
+def auto_policy(program: Program, backends: tuple[str, ...]) -> tuple[list[str], int | None]:
+    """(the backend modules of a package, fastest first, "auto" first when it dispatches per call;
+    NUMPY_FROM_ROWS for the auto module, else None).
+
+    With both backends built: C alone first when it is estimated faster at every batch size up to
+    AUTO_MAX_ROWS, NumPy alone when it is faster from one row, else "auto", a module that sends each
+    call to C below numpy_from_rows rows and to NumPy from there (symgrad/emit/auto_backend.py.jinja).
+    """
+    if "c" not in backends or "numpy" not in backends:
+        return [b for b in ("c", "numpy") if b in backends], None
+    rows = numpy_from_rows(program)
+    if rows is None:
+        return ["c", "numpy"], None
+    if rows <= 1:
+        return ["numpy", "c"], None
+    return ["auto", "c", "numpy"], rows
+
+
+def preferred_backends(program: Program, backends: tuple[str, ...]) -> list[str]:
+    """The package's backend modules, fastest first: what ``import <name>`` and ``backend="auto"`` take
+    (auto_policy)."""
+    return auto_policy(program, backends)[0]
+
+
+def _activation_name(layer: Any) -> str:
+    return layer.activation.name
 
 
 def choose_form(spec: Spec, form: Form = "auto") -> str:

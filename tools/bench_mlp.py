@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """MLP training speed against JAX and hand-written NumPy (issue 5 item 4), all in one run.
 
-    python tools/bench_mlp.py            # full run (a minute or two)
+    python tools/bench_mlp.py            # full run (a few minutes)
     python tools/bench_mlp.py --quick    # smoke run: few repeats, nothing asserted
+    python tools/bench_mlp.py --parts 3,4 --busy   # some parts, with another process spinning on one core
 
 1. digits 64-32-10 (examples/digits.json: tanh, softmax, cross-entropy mean, float32) on
    examples/digits.npz (1,797 images), ONE EPOCH at batch 32 without shuffling: 57 minibatch
@@ -20,8 +21,17 @@
    NumPy backend's ``m.step`` against tools/bench_build.py's hand-written step in float32 (same
    flat theta layout; checked to give the same loss and theta first).  Target: <= 1.10.
 3. backend="auto": for each spec above and a few more sizes, the C and NumPy times of the
-   same work and the backend ``symgrad.load(spec, backend="auto")`` picked; PASS when it
+   same work and the backend that ``symgrad.load(spec, backend="auto")`` sends a call of that
+   batch size to (per call: ``backend_for(rows)`` of a BACKEND "auto" module); PASS when it
    picked the faster one (or one within 10% of it: the machine is shared and noisy).
+4. 784-256-10 (relu/softmax, cross-entropy, float32), 100 SGD steps at batch 128 through ``m.train``
+   (issue 17 item 3): the NumPy backend against JAX (``jit`` of the 100 steps in ``lax.scan``) and a
+   hand-written NumPy loop (bench_build.HandStep, BLAS threads as NumPy starts them), and symgrad
+   again inside threadpoolctl's limit of one BLAS thread (what train's own thread policy must not be
+   slower than).  Target: symgrad / JAX <= 1.0.  With --busy, another process holds one core.
+
+--busy starts a process that spins on one core for the whole run (and stops it at the end), so the
+tables show what a busy machine does to each contender; the load average is printed with each part.
 
 Timing: contenders interleaved round by round (_bench_common.interleaved), medians, ratios
 from medians of the same run.
@@ -31,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -361,7 +372,10 @@ def bench_auto_case(label: str, spec: dict[str, Any], batch: int, rounds: int,
     """One row: params, batch, C time, NumPy time, auto's pick, PASS/FAIL.  `known` reuses times
     measured above for the same work (so the table and the targets agree)."""
     auto, reason = try_load(spec, "auto")
-    picked = auto.BACKEND if auto is not None else f"n/a ({reason})"
+    if auto is None:
+        picked = f"n/a ({reason})"
+    else:  # a BACKEND "auto" module decides per call: what it does with a batch of this size
+        picked = auto.backend_for(batch).BACKEND if auto.BACKEND == "auto" else auto.BACKEND
     if known is None:
         modules = {b: try_load(spec, b)[0] for b in ("c", "numpy")}
         if any(m is None for m in modules.values()):
@@ -387,59 +401,231 @@ def bench_auto_case(label: str, spec: dict[str, Any], batch: int, rounds: int,
             f"{c / numpy_:.2f}", picked, faster, verdict(ok)]
 
 
+# -- 4. 784-256-10, 100 steps through train ----------------------------------------------------------
+
+TRAIN_STEPS = 100
+TRAIN_TARGET = 1.0  # symgrad train / JAX lax.scan
+
+
+def jax_train(D: int, H: int, O: int, steps: int, batch: int, lr: float):
+    """(params from theta, jitted run(params, X, T) -> (params, losses), theta from params): `steps`
+    SGD steps of a relu/softmax network inside lax.scan; or (None, reason)."""
+    jax, reason = optional_import("jax")
+    if jax is None:
+        return None, reason
+    import jax.numpy as jnp
+    from jax import lax
+
+    def loss(p, x, t):
+        W1, b1, W2, b2 = p
+        a1 = jax.nn.relu(x @ W1.T + b1)
+        return -jnp.mean(jnp.sum(t * jax.nn.log_softmax(a1 @ W2.T + b2), axis=1))
+
+    grad = jax.value_and_grad(loss)
+
+    def step(p, xt):
+        value, g = grad(p, *xt)
+        return jax.tree_util.tree_map(lambda pi, gi: pi - lr * gi, p, g), value
+
+    @jax.jit
+    def run(p, X, T):
+        return lax.scan(step, p, (X.reshape(steps, batch, D), T.reshape(steps, batch, O)))
+
+    def to_params(theta):
+        return tuple(jnp.asarray(part) for part in split_layers(theta, D, H, O))
+
+    def to_theta(p):
+        return np.concatenate([np.asarray(a).ravel() for a in p])
+
+    return (to_params, run, to_theta), None
+
+
+def bench_mnist_train(rounds: int) -> tuple[list[list[Any]], float | None, list[str]]:
+    from bench_build import HandStep
+
+    spec = mnist_spec32()
+    D, H, O = spec["inputs"], spec["layers"][0]["units"], spec["layers"][1]["units"]
+    lr = float(spec["optimizer"]["learning_rate"])
+    X, T = step_problem(D, O, STEP_BATCH * TRAIN_STEPS, np.float32)
+    notes: list[str] = []
+    m, reason = try_load(spec, "numpy")
+    if m is None:
+        return [], None, [f"symgrad numpy: not available ({reason})"]
+    theta0 = m.initial_parameters()
+    scale = float(np.max(np.abs(theta0)))
+    hand = HandStep(D, H, O, STEP_BATCH, lr, dtype=np.float32)
+
+    def hand_train(theta):
+        for start in range(0, X.shape[0], STEP_BATCH):
+            hand(theta, X[start:start + STEP_BATCH], T[start:start + STEP_BATCH])
+
+    # same work: one step from the same theta (float32, relative 1e-5 of theta's scale); over 100 steps a
+    # relu whose net input is within rounding of 0 may switch in one contender only, so the 100-step
+    # difference is shown, not judged
+    one = theta0.copy()
+    m.train(one, X[:STEP_BATCH], T[:STEP_BATCH], 1)
+    contenders: dict[str, Callable[[], Any]] = {}
+    theta_s, theta_h = theta0.copy(), theta0.copy()
+
+    def run_symgrad():
+        theta_s[:] = theta0
+        m.train(theta_s, X, T, 1, batch_size=STEP_BATCH)
+    contenders["symgrad numpy train"] = run_symgrad
+    threadpoolctl, _ = optional_import("threadpoolctl")
+    if threadpoolctl is not None:  # the policy's yardstick: the caller limits BLAS to one thread
+        def run_symgrad_one():
+            with threadpoolctl.threadpool_limits(1, user_api="blas"):
+                run_symgrad()
+        contenders["symgrad numpy train, caller's 1 BLAS thread"] = run_symgrad_one
+
+    def run_hand():
+        theta_h[:] = theta0
+        hand_train(theta_h)
+    contenders["hand-written NumPy loop"] = run_hand
+    check = theta0.copy()
+    hand(check, X[:STEP_BATCH], T[:STEP_BATCH])
+    diff = float(np.max(np.abs(check - one)))
+    notes.append(f"hand-written NumPy: one step max |theta diff| {diff:.1e}"
+                 + ("" if diff <= 1e-5 * scale else "  <-- MISMATCH: not the same work"))
+
+    made, reason = jax_train(D, H, O, TRAIN_STEPS, STEP_BATCH, lr)
+    if made is None:
+        notes.append(f"JAX: not available ({reason})")
+    else:
+        import jax.numpy as jnp
+
+        to_params, run, to_theta = made
+        _, run1, _ = jax_train(D, H, O, 1, STEP_BATCH, lr)[0]
+        p, _ = run1(to_params(theta0), jnp.asarray(X[:STEP_BATCH]), jnp.asarray(T[:STEP_BATCH]))
+        diff = float(np.max(np.abs(to_theta(p) - one)))
+        notes.append(f"JAX: one step max |theta diff| {diff:.1e}"
+                     + ("" if diff <= 1e-5 * scale else "  <-- MISMATCH: not the same work"))
+        p0, Xj, Tj = to_params(theta0), jnp.asarray(X), jnp.asarray(T)
+        p, losses = run(p0, Xj, Tj)  # compiles
+        run_symgrad()
+        notes.append(f"after {TRAIN_STEPS} steps: max |theta(symgrad) - theta(JAX)| "
+                     f"{float(np.max(np.abs(to_theta(p) - theta_s))):.1e} (float32)")
+
+        def run_jax():
+            p, losses = run(p0, Xj, Tj)
+            losses.block_until_ready()
+            p[0].block_until_ready()
+        contenders["JAX jit(lax.scan)"] = run_jax
+
+    loads = [os.getloadavg()[0]]
+    samples = interleaved(contenders, rounds, warmup=2)
+    loads.append(os.getloadavg()[0])
+    med = {name: median(values) / TRAIN_STEPS for name, values in samples.items()}
+    jax_t = med.get("JAX jit(lax.scan)")
+    rows = [[name, fmt_seconds(med[name]), fmt_seconds(min(samples[name]) / TRAIN_STEPS),
+             "n/a" if not jax_t else f"{med[name] / jax_t:.3f}",
+             f"{med[name] / med['hand-written NumPy loop']:.3f}", len(samples[name])] for name in contenders]
+    notes.append(f"load average (1 min) {loads[0]:.2f} before, {loads[1]:.2f} after; {os.cpu_count()} CPUs")
+    ratio = None if not jax_t else med["symgrad numpy train"] / jax_t
+    return rows, ratio, notes
+
+
+class Busy:
+    """A process spinning on one core for the block (`--busy`); stopped by its own pid at the end."""
+
+    def __init__(self, on: bool):
+        self.on = on
+        self.process = None
+
+    def __enter__(self):
+        if self.on:
+            import subprocess
+            import time
+
+            self.process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            time.sleep(3)  # let the load average and the run queue see it
+        return self
+
+    def __exit__(self, *exception):
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        return False
+
+
 # -- the run --------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few repeats, fewer auto cases")
     parser.add_argument("--rounds", type=int, help="samples per contender (default 41, --quick 3)")
+    parser.add_argument("--parts", default="1,2,3,4", help="the parts to run, e.g. 3,4 (default all)")
+    parser.add_argument("--busy", action="store_true", help="keep another process spinning on one core meanwhile")
     args = parser.parse_args(argv)
+    parts = {int(p) for p in args.parts.split(",") if p.strip()}
     rounds = args.rounds or (3 if args.quick else 41)
-    print(f"bench_mlp: MLP training speed, symgrad vs JAX and hand-written NumPy; {machine_line()}")
+    print(f"bench_mlp: MLP training speed, symgrad vs JAX and hand-written NumPy; {machine_line()}"
+          + ("; BUSY: another process spins on one core" if args.busy else ""))
     status = 0
-    with temporary_cache():
-        digits = {}
-        for momentum in (0.9, 0.0):
-            rows, times, notes = bench_digits(momentum, rounds)
-            digits[momentum] = times
-            title = (f"\n1. digits 64-32-10 tanh/softmax, float32, one epoch (1,797 examples, 57 steps of batch "
-                     f"{EPOCH_BATCH}, no shuffle), SGD lr 0.2" + (f", momentum {momentum}" if momentum else ", no momentum"))
-            print_table(["contender", "median", "min", "/ hand NumPy", "/ JAX", "samples"], rows, title=title)
-            for note in notes:
+    targets = []
+    with temporary_cache(), Busy(args.busy):
+        print(f"load average (1 min) at the start: {os.getloadavg()[0]:.2f}")
+        digits: dict[float, dict[str, float | None]] = {}
+        if parts & {1, 3}:
+            for momentum in (0.9, 0.0):
+                rows, times, notes = bench_digits(momentum, rounds)
+                digits[momentum] = times
+                if 1 not in parts:
+                    continue
+                title = (f"\n1. digits 64-32-10 tanh/softmax, float32, one epoch (1,797 examples, 57 steps of batch "
+                         f"{EPOCH_BATCH}, no shuffle), SGD lr 0.2" + (f", momentum {momentum}" if momentum else ", no momentum"))
+                print_table(["contender", "median", "min", "/ hand NumPy", "/ JAX", "samples"], rows, title=title)
+                for note in notes:
+                    print("  " + note)
+                    status |= "MISMATCH" in note
+                print()
+
+        ratio = None
+        if 2 in parts:
+            step_rows, ratio, step_notes, _ = bench_mnist_step(rounds * 5)
+            print_table(["contender", "median", "min", "/ hand NumPy", "samples"], step_rows,
+                        title=f"2. 784-256-10 relu/softmax, float32, one step at batch {STEP_BATCH}")
+            for note in step_notes:
                 print("  " + note)
                 status |= "MISMATCH" in note
             print()
 
-        step_rows, ratio, step_notes, step_times = bench_mnist_step(rounds * 5)
-        print_table(["contender", "median", "min", "/ hand NumPy", "samples"], step_rows,
-                    title=f"2. 784-256-10 relu/softmax, float32, one step at batch {STEP_BATCH}")
-        for note in step_notes:
-            print("  " + note)
-            status |= "MISMATCH" in note
-        print()
-
         auto_rows = []
-        for momentum, label in ((0.9, "digits 64-32-10 (momentum), epoch"), (0.0, "digits 64-32-10 (SGD), epoch")):
-            t = digits[momentum]
-            if t.get("symgrad c") and t.get("symgrad numpy"):
-                auto_rows.append(bench_auto_case(label, digits_spec(momentum), EPOCH_BATCH, rounds,
-                                                 {"c": t["symgrad c"], "numpy": t["symgrad numpy"]}))
-        if "c" in step_times:
-            auto_rows.append(bench_auto_case("mnist_mlp 784-256-10 f32, step", mnist_spec32(), STEP_BATCH, rounds,
-                                             step_times))
-        cases = [((16, 32, 10), "float64", 32), ((128, 64, 10), "float32", 32), ((256, 128, 10), "float32", 128)]
-        if not args.quick:
-            cases += [((64, 32, 10), "float64", 128), ((64, 64, 10), "float32", 32), ((64, 64, 10), "float32", 128),
-                      ((256, 128, 10), "float32", 32), ((784, 64, 10), "float32", 128), ((784, 128, 10), "float64", 128)]
-        for (D, H, O), dtype, batch in cases:
-            auto_rows.append(bench_auto_case(f"relu {D}-{H}-{O} {dtype}, 16 steps", relu_spec(D, H, O, dtype), batch,
+        if 3 in parts:
+            for momentum, label in ((0.9, "digits 64-32-10 (momentum), epoch"), (0.0, "digits 64-32-10 (SGD), epoch")):
+                t = digits[momentum]
+                if t.get("symgrad c") and t.get("symgrad numpy"):
+                    auto_rows.append(bench_auto_case(label, digits_spec(momentum), EPOCH_BATCH, rounds,
+                                                     {"c": t["symgrad c"], "numpy": t["symgrad numpy"]}))
+            # timed here through train like the rows below, not with part 2's step times: part 2 interleaves
+            # a hand-written step whose BLAS threads (NumPy's default, 2) keep spinning into the next sample
+            auto_rows.append(bench_auto_case("mnist_mlp 784-256-10 f32, 16 steps", mnist_spec32(), STEP_BATCH,
                                              max(3, rounds // 4)))
-        print_table(["spec, work", "params", "batch", "C", "NumPy", "C / NumPy", "auto picked", "faster", "result"],
-                    auto_rows, title="3. backend=\"auto\" (C or NumPy by the rule in symgrad/emit/c/__init__.py); "
-                                     "times per step of the batch")
+            cases = [((16, 32, 10), "float64", 32), ((128, 64, 10), "float32", 32), ((256, 128, 10), "float32", 128)]
+            if not args.quick:
+                cases += [((64, 32, 10), "float64", 128), ((64, 64, 10), "float32", 32),
+                          ((64, 64, 10), "float32", 128), ((256, 128, 10), "float32", 32),
+                          ((784, 64, 10), "float32", 128), ((784, 128, 10), "float64", 128)]
+            for (D, H, O), dtype, batch in cases:
+                auto_rows.append(bench_auto_case(f"relu {D}-{H}-{O} {dtype}, 16 steps", relu_spec(D, H, O, dtype),
+                                                 batch, max(3, rounds // 4)))
+            print_table(["spec, work", "params", "batch", "C", "NumPy", "C / NumPy", "auto picked", "faster", "result"],
+                        auto_rows, title="3. backend=\"auto\" (C or NumPy per call by the batch's rows: "
+                                         "symgrad/program.py numpy_from_rows); times per step of the batch")
+            print(f"  load average (1 min) after part 3: {os.getloadavg()[0]:.2f}\n")
 
-        targets = []
-        for momentum in (0.9, 0.0):
+        train_ratio = None
+        if 4 in parts:
+            train_rows, train_ratio, train_notes = bench_mnist_train(max(5, rounds // 2))
+            print_table(["contender", "median per step", "min per step", "/ JAX", "/ hand NumPy", "samples"],
+                        train_rows, title=f"4. 784-256-10 relu/softmax, float32, {TRAIN_STEPS} SGD steps of batch "
+                                          f"{STEP_BATCH} in one call")
+            for note in train_notes:
+                print("  " + note)
+                status |= "MISMATCH" in note
+            print()
+
+        for momentum in (0.9, 0.0) if 1 in parts else ():
             t = digits[momentum]
             best_name = min((n for n in ("symgrad c", "symgrad numpy") if t.get(n)), key=lambda n: t[n], default=None)
             tag = "momentum" if momentum else "SGD"
@@ -454,14 +640,21 @@ def main(argv: list[str] | None = None) -> int:
             targets.append([f"digits epoch ({tag}): best symgrad / hand NumPy", f"<= {HAND_EPOCH_TARGET:g}",
                             f"{best / hand_t:.3f} ({fmt_seconds(best)} vs {fmt_seconds(hand_t)})",
                             verdict(best <= HAND_EPOCH_TARGET * hand_t)])
-        targets.append(["784-256-10 step: NumPy backend / hand NumPy", f"<= {STEP_TARGET:g}",
-                        "n/a" if ratio is None else f"{ratio:.3f}",
-                        verdict(None if ratio is None or ratio != ratio else ratio <= STEP_TARGET)])
-        auto_ok = [row[-1] for row in auto_rows]
-        targets.append(["backend=\"auto\" picks the faster backend", "every row",
-                        f"{auto_ok.count('PASS')} of {len(auto_ok)} rows",
-                        verdict(None if not auto_ok else all(v == "PASS" for v in auto_ok))])
-        print_table(["target (issue 5 item 4)", "target", "measured", "result"], targets, title="Targets")
+        if 2 in parts:
+            targets.append(["784-256-10 step: NumPy backend / hand NumPy", f"<= {STEP_TARGET:g}",
+                            "n/a" if ratio is None else f"{ratio:.3f}",
+                            verdict(None if ratio is None or ratio != ratio else ratio <= STEP_TARGET)])
+        if 3 in parts:
+            auto_ok = [row[-1] for row in auto_rows]
+            targets.append(["backend=\"auto\" picks the faster backend", "every row",
+                            f"{auto_ok.count('PASS')} of {len(auto_ok)} rows",
+                            verdict(None if not auto_ok else all(v == "PASS" for v in auto_ok))])
+        if 4 in parts:
+            targets.append([f"784-256-10 train, {TRAIN_STEPS} steps: symgrad NumPy / JAX lax.scan", f"<= {TRAIN_TARGET:g}",
+                            "n/a" if train_ratio is None else f"{train_ratio:.3f}",
+                            verdict(None if train_ratio is None else train_ratio <= TRAIN_TARGET)])
+        print_table(["target (issues 5 and 17)", "target", "measured", "result"], targets,
+                    title="Targets" + (" (busy: another process on one core)" if args.busy else ""))
     return int(bool(status))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InternalError
-from ..program import Program, preferred_backends
+from ..program import Program, auto_policy
 from ..templates import template_environment
 from .common import provenance
 
@@ -34,7 +34,10 @@ def emit_package(program: Program, initial: np.ndarray, backends: tuple[str, ...
     if "c" in backends:
         files.update(emit_c(program.c_form, initial))
     environment = template_environment(Path(__file__).parent)
-    init = environment.get_template("package_init.py.jinja").render(
-        meta=provenance(program), backends=preferred_backends(program, backends))
+    order, numpy_from_rows = auto_policy(program, backends)
+    if "auto" in order:  # C for small batches, NumPy for large ones: a module that chooses per call
+        files["auto_backend.py"] = environment.get_template("auto_backend.py.jinja").render(
+            meta=provenance(program), numpy_from_rows=numpy_from_rows, spec=program.spec).encode()
+    init = environment.get_template("package_init.py.jinja").render(meta=provenance(program), backends=order)
     files["__init__.py"] = init.encode()
     return files

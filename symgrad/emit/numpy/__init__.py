@@ -189,7 +189,7 @@ def _vector_context(program: VectorProgram, printer: NumPyCodePrinter) -> dict[s
     for plan in program.layers:
         k = plan.index + 1
         rule = plan.rule
-        names = {Z: f"z{k}", A: f"a{k}", T: "T", LOGP: f"logp{k}"}
+        names = {Z: f"z{k}", A: f"a{k}", T: "Tt", LOGP: f"logp{k}"}  # Tt: T.T, one example per column
         local = NumPyCodePrinter(names)
         layer: dict[str, Any] = {
             "k": k,
@@ -200,8 +200,10 @@ def _vector_context(program: VectorProgram, printer: NumPyCodePrinter) -> dict[s
             "bias_mode": plan.bias_mode,
             "b_start": plan.bias_offset,
             "b_stop": plan.bias_stop,
-            "input": "X" if plan.index == 0 else f"a{plan.index}",
+            "input": "Xt" if plan.index == 0 else f"a{plan.index}",
             "activation": rule.activation,
+            # a hidden relu layer keeps a in z's buffer: its derivative only asks z > 0, which is a > 0
+            "relu_in_place": rule.activation == "relu" and plan.index < len(program.layers) - 1,
             "units": ", ".join(plan.units[:4]) + (", ..." if len(plan.units) > 4 else ""),
             "forward": _elementwise(local, rule.forward, f"z{k}"),
             "derivative": local.doprint(rule.derivative) if rule.derivative is not None else None,
@@ -213,7 +215,8 @@ def _vector_context(program: VectorProgram, printer: NumPyCodePrinter) -> dict[s
                 layer[key] = _elementwise(local, expr, f"z{k}")
         printer.helpers |= local.helpers
         layers.append(layer)
-    return {"form": "vector", "layers": layers}
+    counts = program.op_counts  # multiply-adds per example in the products: what BLAS threads could share
+    return {"form": "vector", "layers": layers, "multiply_adds": counts["forward"] + counts["backward"]}
 
 
 def _elementwise(printer: NumPyCodePrinter, expr: sp.Expr | None, like: str) -> str | None:
