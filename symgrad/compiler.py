@@ -92,6 +92,12 @@ def loop_flags() -> list[str]:
     return [flag for flag in LOOP_FLAGS if _accepts(cc, flag)]
 
 
+def _optional_flags() -> tuple[str, ...]:
+    """Every flag compile_flags may add after asking the compiler."""
+    native = os.environ.get("SYMGRAD_PORTABLE", "") in ("", "0")
+    return tuple(LOOP_FLAGS) + (("-march=native",) if native else ())
+
+
 def native_flags() -> list[str]:
     """``-march=native`` when the compiler takes it and SYMGRAD_PORTABLE is not set."""
     if os.environ.get("SYMGRAD_PORTABLE", "") not in ("", "0"):
@@ -110,7 +116,7 @@ def _accepts(cc: tuple[str, ...], flag: str) -> bool:
     if found is None:
         return False
     stat = os.stat(found)
-    question = json.dumps([os.path.realpath(found), stat.st_size, stat.st_mtime_ns, list(cc[1:]), flag])
+    question = _question(found, stat, cc, flag)
     memo = cache_root() / "compiler-probes.json"
     try:
         answers = json.loads(memo.read_text())
@@ -120,7 +126,16 @@ def _accepts(cc: tuple[str, ...], flag: str) -> bool:
         answers = {}
     if isinstance(answers.get(question), bool):
         return answers[question]
-    answer = _probe(cc, flag)
+    # Not asked yet: ask about every optional flag in one compile (a cold build asks once, not once
+    # per flag); only when that fails, about this flag alone.
+    others = [f for f in _optional_flags() if f != flag and _question(found, stat, cc, f) not in answers]
+    together = [flag] + others
+    if others and _probe(cc, *together):
+        for each in together:
+            answers[_question(found, stat, cc, each)] = True
+        answer = True
+    else:
+        answer = _probe(cc, flag)
     answers[question] = answer
     with contextlib.suppress(OSError):
         memo.parent.mkdir(parents=True, exist_ok=True)
@@ -128,12 +143,18 @@ def _accepts(cc: tuple[str, ...], flag: str) -> bool:
     return answer
 
 
-def _probe(cc: tuple[str, ...], flag: str) -> bool:
+def _question(found: str, stat: os.stat_result, cc: tuple[str, ...], flag: str) -> str:
+    """The memo's key for one flag of one compiler (its path, size and time, and its arguments)."""
+    return json.dumps([os.path.realpath(found), stat.st_size, stat.st_mtime_ns, list(cc[1:]), flag])
+
+
+def _probe(cc: tuple[str, ...], *flags: str) -> bool:
+    """Whether the compiler compiles an empty translation unit with all of ``flags``."""
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "probe.c"
         source.write_text("int symgrad_probe(void) { return 0; }\n")
         try:
-            result = subprocess.run([*cc, flag, "-c", str(source), "-o", str(Path(folder) / "probe.o")],
+            result = subprocess.run([*cc, *flags, "-c", str(source), "-o", str(Path(folder) / "probe.o")],
                                     capture_output=True, timeout=60)
         except (OSError, subprocess.SubprocessError):
             return False
