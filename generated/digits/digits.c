@@ -685,8 +685,17 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
         }
         for (j = 0; j < 10; ++j) {
             const real *const dj = D2 + j; /* dj[r * 10]: example r's delta of unit j */
-            for (r = 0; r < count; ++r) grad[B2_AT + j] += dj[r * 10L];
             (void)dj;
+        }
+        {
+            /* dE/db2 += each example's d2, in example order for every unit: the loop over units
+             * inside, so that it vectorizes (one sum after the other per unit was a chain of dependent adds) */
+            real gb[10];
+            for (j = 0; j < 10; ++j) gb[j] = grad[B2_AT + j];
+            for (r = 0; r < count; ++r) {
+                for (j = 0; j < 10; ++j) gb[j] += D2[r * 10L + j];
+            }
+            for (j = 0; j < 10; ++j) grad[B2_AT + j] = gb[j];
         }
     }
     {
@@ -726,8 +735,17 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
         }
         for (j = 0; j < 32; ++j) {
             const real *const dj = D1 + j; /* dj[r * 32]: example r's delta of unit j */
-            for (r = 0; r < count; ++r) grad[B1_AT + j] += dj[r * 32L];
             (void)dj;
+        }
+        {
+            /* dE/db1 += each example's d1, in example order for every unit: the loop over units
+             * inside, so that it vectorizes (one sum after the other per unit was a chain of dependent adds) */
+            real gb[32];
+            for (j = 0; j < 32; ++j) gb[j] = grad[B1_AT + j];
+            for (r = 0; r < count; ++r) {
+                for (j = 0; j < 32; ++j) gb[j] += D1[r * 32L + j];
+            }
+            for (j = 0; j < 32; ++j) grad[B1_AT + j] = gb[j];
         }
     }
     (void)Z1;
