@@ -499,7 +499,7 @@ static void digits_transpose(const real *theta, real *work)
 static void digits_block_forward(const real *theta, const real *const *xs, long count, int transposed,
     real *work)
 {
-    long r, j, i;
+    long r, j, i, jj;
     {
         /* layer 1 (h1_0, h1_1, h1_2, h1_3, ...): tanh */
         const real *const W1 = theta + W1_AT; /* 32 x 64 */
@@ -511,12 +511,17 @@ static void digits_block_forward(const real *theta, const real *const *xs, long 
             /* Z1 = in W1^T four examples at a time, in tiles of WT1's (padded) columns: each
              * z[j] = in[0]*wt[j] + in[1]*wt[32 + j] + ..., one term after the other */
             for (r = 0; r + 4 <= count; r += 4) {
-                sg_tile4_32(xs[r], xs[r + 1], xs[r + 2], xs[r + 3],
-                    WT1 + 0L, 32L, 64L, Z1 + r * 32L + 0L, 32L, 32L);
+                for (jj = 0; jj < 32L; jj += 32L) {
+                    sg_tile4_32(xs[r], xs[r + 1], xs[r + 2], xs[r + 3],
+                        WT1 + jj, 32L, 64L, Z1 + r * 32L + jj, 32L,
+                        32L - jj < 32L ? 32L - jj : 32L);
+                }
             }
             for (; r < count; ++r) {
-                sg_tile1_32(xs[r], WT1 + 0L, 32L, 64L,
-                    Z1 + r * 32L + 0L, 32L);
+                for (jj = 0; jj < 32L; jj += 32L) {
+                    sg_tile1_32(xs[r], WT1 + jj, 32L, 64L, Z1 + r * 32L + jj,
+                        32L - jj < 32L ? 32L - jj : 32L);
+                }
             }
         }
         for (r = 0; r < count; ++r) {
@@ -623,6 +628,7 @@ static void digits_block_forward(const real *theta, const real *const *xs, long 
         (void)W2;
         (void)WT2;
     }
+    (void)jj;
 }
 
 /* The loss of example r of the block whose forward pass is in work. */
@@ -647,7 +653,7 @@ static real digits_example_loss(const real *t, const real *work, long r)
 static void digits_block_backward(const real *theta, const real *const *xs, const real *const *ts, long count,
     real *work, real *grad)
 {
-    long r, j;
+    long r, j, jj;
     real *const Z1 = work + Z1_AT;
     real *const A1 = work + A1_AT;
     real *const D1 = work + D1_AT;
@@ -676,12 +682,16 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
         real *const gW = grad + W2_AT;
         const real *ins[BLOCK];
         for (r = 0; r < count; ++r) ins[r] = A1 + r * 32L;
-        /* the tiles: four units' rows at a time, over 32 of the 32 inputs */
+        /* the tiles: four units' rows at a time, over inputs 0 .. 31 of 32 */
         for (j = 0; j + 4 <= 10; j += 4) {
-            sg_outer4_32(gW + j * 32L, 32L, ins, 0L, D2 + j, 10L, count);
+            for (jj = 0; jj < 32L; jj += 32L) {
+                sg_outer4_32(gW + j * 32L, 32L, ins, jj, D2 + j, 10L, count);
+            }
         }
         for (; j < 10; ++j) {
-            sg_outer1_32(gW + j * 32L, ins, 0L, D2 + j, 10L, count);
+            for (jj = 0; jj < 32L; jj += 32L) {
+                sg_outer1_32(gW + j * 32L, ins, jj, D2 + j, 10L, count);
+            }
         }
         for (j = 0; j < 10; ++j) {
             const real *const dj = D2 + j; /* dj[r * 10]: example r's delta of unit j */
@@ -702,15 +712,19 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
         /* layer 1: d1 = (W2^T d2) * da1/dz1, rows of W2 added in unit order */
         const real *const W2 = theta + W2_AT;
         long u;
-        /* the tiles: four examples at a time, 32 of the 32 units */
+        /* the tiles: four examples at a time, units 0 .. 31 of 32 */
         for (r = 0; r + 4 <= count; r += 4) {
-            sg_tile4_32(D2 + r * 10L, D2 + (r + 1) * 10L, D2 + (r + 2) * 10L,
-                D2 + (r + 3) * 10L, W2 + 0L, 32L, 10L, D1 + r * 32L + 0L,
-                32L, 32L);
+            for (jj = 0; jj < 32L; jj += 32L) {
+                sg_tile4_32(D2 + r * 10L, D2 + (r + 1) * 10L, D2 + (r + 2) * 10L,
+                    D2 + (r + 3) * 10L, W2 + jj, 32L, 10L, D1 + r * 32L + jj,
+                    32L, 32L);
+            }
         }
         for (; r < count; ++r) {
-            sg_tile1_32(D2 + r * 10L, W2 + 0L, 32L, 10L,
-                D1 + r * 32L + 0L, 32L);
+            for (jj = 0; jj < 32L; jj += 32L) {
+                sg_tile1_32(D2 + r * 10L, W2 + jj, 32L, 10L,
+                    D1 + r * 32L + jj, 32L);
+            }
         }
         for (r = 0; r < count; ++r) {
             const real *const z1 = Z1 + r * 32L;
@@ -728,10 +742,11 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
         /* dE/dW1 += d1 in^T, dE/db1 += d1: a row of dE/dW1 stays in cache over the block */
         real *const gW = grad + W1_AT;
         const real *const *const ins = xs;
-        /* the tiles: four units' rows at a time, over 32+32 of the 64 inputs */
+        /* the tiles: four units' rows at a time, over inputs 0 .. 63 of 64 */
         for (j = 0; j + 4 <= 32; j += 4) {
-            sg_outer4_32(gW + j * 64L, 64L, ins, 0L, D1 + j, 32L, count);
-            sg_outer4_32(gW + j * 64L, 64L, ins, 32L, D1 + j, 32L, count);
+            for (jj = 0; jj < 64L; jj += 32L) {
+                sg_outer4_32(gW + j * 64L, 64L, ins, jj, D1 + j, 32L, count);
+            }
         }
         for (j = 0; j < 32; ++j) {
             const real *const dj = D1 + j; /* dj[r * 32]: example r's delta of unit j */
@@ -753,6 +768,7 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
     (void)Z2;
     (void)A2;
     (void)xs;
+    (void)jj;
 }
 
 /* The rows of X (and T) that make up block `start` of the batch. */

@@ -367,6 +367,9 @@ def _vector_context(program: VectorProgram, printer: CCodePrinter) -> dict[str, 
     for layer in layers:  # backward tiles run over unpadded rows (of W and of the inputs): whole tiles only
         layer["d_chunks"], layer["d_tail"] = _full_chunks(layer["n_out"], pad)
         layer["g_chunks"], layer["g_tail"] = _full_chunks(layer["n_in"], pad)
+    for layer in layers:  # each kind of tile as a loop over the wide ones and at most one narrow one
+        for key in ("chunks", "d_chunks", "g_chunks"):
+            layer[key + "_loop"] = _tile_loop(layer[key], TILE_VECTORS * pad)
     tiles = sorted({width for layer in layers for _, width in layer["chunks"]}
                    | {width for layer in layers[:-1] for _, width in layer["d_chunks"]})
     outers = sorted({width for layer in layers for _, width in layer["g_chunks"]})
@@ -385,3 +388,12 @@ def _full_chunks(n: int, pad: int) -> tuple[list[tuple[int, int]], int]:
         chunks.append((start, pad))
         start += pad
     return chunks, start
+
+
+def _tile_loop(chunks: list[tuple[int, int]], wide: int) -> dict[str, Any]:
+    """The template's view of a row of tiles: the wide ones as a loop (``end``: where it stops, 0 for
+    none) and the narrow one after them (``tail``: (start, width) or None).  One call site per tile
+    width keeps the kernel small and quick to compile (784-256-10 has 25 tiles per row of dE/dW1)."""
+    end = sum(width for _, width in chunks if width == wide)
+    tail = next(((start, width) for start, width in chunks if width != wide), None)
+    return {"end": end, "wide": wide, "tail": tail}
