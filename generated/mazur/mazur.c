@@ -259,9 +259,9 @@ SG_NOINLINE static void mazur_run_single(real *theta, const real *X, const real 
             real dE_p_w8;
             real dE_p_b2;
             real total;
-            { /* the batch's first example: its sums start here, after the last call of the example (a math
-               * function), so they are not kept across those calls; they start from -0.0, the additive
-               * identity (x + -0.0 is x, while 0 + -0.0 is +0: see docs/c-backend.md) */
+            { /* the one example: its sums start here, after the last call of the example (a math function), so
+               * they are not kept across those calls; they start from -0.0, the additive identity (x + -0.0 is
+               * x, while 0 + -0.0 is +0: see docs/c-backend.md) */
                 const real *const x = X0 + row * N_INPUTS;
                 const real *const t = T0 + row * N_OUTPUTS;
                 const real x_i1 = x[0];
@@ -363,66 +363,19 @@ SG_NOINLINE static void mazur_run(real *theta, const real *X, const real *T, lon
             const real *const X0 = order ? X : X + start * N_INPUTS;
             const real *const T0 = order ? T : T + start * N_OUTPUTS;
             real loss;
-            real dE_p_w1;
-            real dE_p_w2;
-            real dE_p_w3;
-            real dE_p_w4;
-            real dE_p_b1;
-            real dE_p_w5;
-            real dE_p_w6;
-            real dE_p_w7;
-            real dE_p_w8;
-            real dE_p_b2;
-            real total;
+            real dE_p_w1 = 0;
+            real dE_p_w2 = 0;
+            real dE_p_w3 = 0;
+            real dE_p_w4 = 0;
+            real dE_p_b1 = 0;
+            real dE_p_w5 = 0;
+            real dE_p_w6 = 0;
+            real dE_p_w7 = 0;
+            real dE_p_w8 = 0;
+            real dE_p_b2 = 0;
+            real total = 0;
             long r;
-            { /* the batch's first example: its sums start here, after the last call of the example (a math
-               * function), so they are not kept across those calls; they start from -0.0, the additive
-               * identity (x + -0.0 is x, while 0 + -0.0 is +0: see docs/c-backend.md) */
-                const real *const x = X0 + (rows ? rows[0] : 0) * N_INPUTS;
-                const real *const t = T0 + (rows ? rows[0] : 0) * N_OUTPUTS;
-                const real x_i1 = x[0];
-                const real x_i2 = x[1];
-
-                /* forward, hidden layer 1: h1, h2 */
-                const real net_h1 = p_b1 + p_w1*x_i1 + p_w2*x_i2; /* net input of h1 */
-                const real net_h2 = p_b1 + p_w3*x_i1 + p_w4*x_i2; /* net input of h2 */
-                const real out_h1 = sg_sigmoid(net_h1); /* output of h1 (sigmoid) */
-                const real out_h2 = sg_sigmoid(net_h2); /* output of h2 (sigmoid) */
-
-                /* forward, output layer: o1, o2 */
-                const real net_o1 = out_h1*p_w5 + out_h2*p_w6 + p_b2; /* net input of o1 */
-                const real net_o2 = out_h1*p_w7 + out_h2*p_w8 + p_b2; /* net input of o2 */
-                const real out_o1 = sg_sigmoid(net_o1); /* output of o1 (sigmoid) */
-                const real out_o2 = sg_sigmoid(net_o2); /* output of o2 (sigmoid) */
-
-                const real t_o1 = t[0];
-                const real t_o2 = t[1];
-
-                total = 0 + ((0.5)*((-out_o1 + t_o1)*(-out_o1 + t_o1)) + (0.5)*((-out_o2 + t_o2)*(-out_o2 + t_o2))); /* loss of this example */
-
-
-                /* backward, output layer: o1, o2: delta = dE/dnet */
-                const real delta_o1 = out_o1*(1 - out_o1)*(out_o1 - t_o1); /* dE/dnet_o1 */
-                const real delta_o2 = out_o2*(1 - out_o2)*(out_o2 - t_o2); /* dE/dnet_o2 */
-
-                /* backward, hidden layer 1: h1, h2: delta = dE/dnet */
-                const real delta_h1 = out_h1*(1 - out_h1)*(delta_o1*p_w5 + delta_o2*p_w7); /* dE/dnet_h1 */
-                const real delta_h2 = out_h2*(1 - out_h2)*(delta_o1*p_w6 + delta_o2*p_w8); /* dE/dnet_h2 */
-
-                /* dE/dp += delta * dnet/dp */
-                dE_p_w1 = delta_h1*x_i1; /* w1 */
-                dE_p_w2 = delta_h1*x_i2; /* w2 */
-                dE_p_w3 = delta_h2*x_i1; /* w3 */
-                dE_p_w4 = delta_h2*x_i2; /* w4 */
-                dE_p_b1 = delta_h1 + delta_h2; /* b1 */
-                dE_p_w5 = delta_o1*out_h1; /* w5 */
-                dE_p_w6 = delta_o1*out_h2; /* w6 */
-                dE_p_w7 = delta_o2*out_h1; /* w7 */
-                dE_p_w8 = delta_o2*out_h2; /* w8 */
-                dE_p_b2 = delta_o1 + delta_o2; /* b2 */
-
-            }
-            for (r = 1; r < count; ++r) {
+            for (r = 0; r < count; ++r) {
                 const real *const x = X0 + (rows ? rows[r] : r) * N_INPUTS;
                 const real *const t = T0 + (rows ? rows[r] : r) * N_OUTPUTS;
                 const real x_i1 = x[0];
