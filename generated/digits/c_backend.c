@@ -596,7 +596,7 @@ static PyObject *train(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
     PyObject *losses = NULL;
     double *out, work;
     real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch = NULL, *fresh = NULL, *rates = NULL;
-    real *epoch_losses = NULL; /* the kernel's losses, in its dtype */
+    real *epoch_losses = NULL; /* the kernel's losses, in its dtype (float64: the result's data) */
     long *orders = NULL;
     int failed = 1;
     (void)self;
@@ -619,13 +619,13 @@ static PyObject *train(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
         }
         memcpy(rates, a.rates, (size_t)a.epochs * sizeof(real));
     }
+    dims[0] = a.epochs;
+    if ((losses = PyArray_SimpleNew(1, dims, NPY_FLOAT64)) == NULL) goto done;
+    out = (double *)PyArray_DATA((PyArrayObject *)losses);
     if ((epoch_losses = (real *)PyMem_Malloc((size_t)a.epochs * sizeof(real))) == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    dims[0] = a.epochs;
-    if ((losses = PyArray_SimpleNew(1, dims, NPY_FLOAT64)) == NULL) goto done;
-    out = (double *)PyArray_DATA((PyArrayObject *)losses);
     if (a.state == NULL && STATE_SIZE > 0) {
         /* no state given: start from a fresh one (zeros), as initial_state() would */
         if ((fresh = (real *)PyMem_Calloc((size_t)STATE_SIZE, sizeof(real))) == NULL) {
