@@ -24,7 +24,7 @@ typedef digits_real real;
 #define N_INPUTS 64
 #define N_OUTPUTS 10
 #define N_PARAMETERS 2410
-#define SCRATCH_SIZE (2410L + 4416L)
+#define SCRATCH_SIZE (2410L + 6656L)
 #define STATE_SIZE 2411 /* reals of optimizer state: see STATE_LAYOUT */
 #define OPTIMIZER "sgd"
 #define STACK_REALS 4096L
@@ -130,6 +130,20 @@ static PyArrayObject *as_array(PyObject *value, const char *name, int type, cons
     return array;
 }
 
+/* value itself when as_array would accept it, else NULL with no error set: the checks without the
+ * message, so that a call's hot path builds no text (the caller formats `expected` on failure). */
+static PyArrayObject *good_array(PyObject *value, int type, int ndim)
+{
+    PyArrayObject *array;
+    if (!PyArray_Check(value)) return NULL;
+    array = (PyArrayObject *)value;
+    if (PyArray_TYPE(array) != type || PyArray_ISBYTESWAPPED(array) || PyArray_NDIM(array) != ndim
+        || !PyArray_IS_C_CONTIGUOUS(array) || !PyArray_ISALIGNED(array)) {
+        return NULL;
+    }
+    return array;
+}
+
 /* The data of a vector like theta (theta, or a gradient `name`). */
 static real *parameters_data(PyObject *value, const char *name, int writable)
 {
@@ -152,25 +166,34 @@ static real *theta_data(PyObject *value, int writable)
     return parameters_data(value, "theta", writable);
 }
 
-/* The data of an (n, width) array; *n is set from X and checked for T (rows_of_X >= 1). */
+/* What an (n, width) array should be, for an error message (formatted only when one is raised). */
+static void rows_expected(char *expected, size_t size, int width, long n)
+{
+    if (n < 0) {
+        PyOS_snprintf(expected, size, "shape (n, %d) with n >= 1", width);
+    } else {
+        PyOS_snprintf(expected, size, "shape (%ld, %d) with n >= 1", n, width);
+    }
+}
+
+/* The data of an (n, width) array; *n is set from X and checked for T (rows_of_X >= 1).  The checks
+ * come first and the message is written only on failure: step's argument checks are on the hot path
+ * of a call from Python (one Mazur step is about 50 ns of work). */
 static const real *rows_data(PyObject *value, const char *name, int width, long *n)
 {
     char expected[64];
-    PyArrayObject *array;
-    if (*n < 0) {
-        PyOS_snprintf(expected, sizeof expected, "shape (n, %d) with n >= 1", width);
-    } else {
-        PyOS_snprintf(expected, sizeof expected, "shape (%ld, %d) with n >= 1", *n, width);
+    PyArrayObject *array = good_array(value, REAL_TYPE, 2);
+    if (array != NULL && PyArray_DIM(array, 1) == width && PyArray_DIM(array, 0) >= 1
+        && PyArray_DIM(array, 0) <= LONG_MAX / 64 && (*n < 0 || PyArray_DIM(array, 0) == *n)) {
+        *n = (long)PyArray_DIM(array, 0);
+        return (const real *)PyArray_DATA(array);
     }
+    /* something is wrong: the checks again, in order, for the message */
+    rows_expected(expected, sizeof expected, width, *n);
     array = as_array(value, name, REAL_TYPE, DTYPE_NAME, 2, expected);
     if (array == NULL) return NULL;
-    if (PyArray_DIM(array, 1) != width || PyArray_DIM(array, 0) < 1 || PyArray_DIM(array, 0) > LONG_MAX / 64
-        || (*n >= 0 && PyArray_DIM(array, 0) != *n)) {
-        wrong_shape(name, expected, array);
-        return NULL;
-    }
-    *n = (long)PyArray_DIM(array, 0);
-    return (const real *)PyArray_DATA(array);
+    wrong_shape(name, expected, array);
+    return NULL;
 }
 
 /* The optimizer state's data in *data: STATE_SIZE reals, writable (NULL when STATE_SIZE is 0, or
@@ -524,25 +547,27 @@ static int train_arguments(const char *function, PyObject *const *args, Py_ssize
         if (a->size > a->n) a->size = a->n;
     }
     if (values[5] != NULL && values[5] != Py_None) {
-        char expected[128];
-        PyArrayObject *array;
-        PyOS_snprintf(expected, sizeof expected, "shape (%ld, %ld): one permutation of range(%ld) per epoch",
-                      a->epochs, a->n, a->n);
-        if ((array = as_array(values[5], "orders", NPY_LONG, "int_", 2, expected)) == NULL) return -1;
-        if (PyArray_DIM(array, 0) != a->epochs || PyArray_DIM(array, 1) != a->n) {
-            wrong_shape("orders", expected, array);
+        PyArrayObject *array = good_array(values[5], NPY_LONG, 2);
+        if (array == NULL || PyArray_DIM(array, 0) != a->epochs || PyArray_DIM(array, 1) != a->n) {
+            char expected[128];
+            PyOS_snprintf(expected, sizeof expected, "shape (%ld, %ld): one permutation of range(%ld) per epoch",
+                          a->epochs, a->n, a->n);
+            if ((array = as_array(values[5], "orders", NPY_LONG, "int_", 2, expected)) != NULL) {
+                wrong_shape("orders", expected, array);
+            }
             return -1;
         }
         a->orders = (const long *)PyArray_DATA(array);
         if (check_orders(a->orders, a->epochs * a->n, a->n) < 0) return -1;
     }
     if (values[7] != NULL && values[7] != Py_None) {
-        char expected[64];
-        PyArrayObject *array;
-        PyOS_snprintf(expected, sizeof expected, "shape (%ld,): one learning rate per epoch", a->epochs);
-        if ((array = as_array(values[7], "learning_rates", REAL_TYPE, DTYPE_NAME, 1, expected)) == NULL) return -1;
-        if (PyArray_DIM(array, 0) != a->epochs) {
-            wrong_shape("learning_rates", expected, array);
+        PyArrayObject *array = good_array(values[7], REAL_TYPE, 1);
+        if (array == NULL || PyArray_DIM(array, 0) != a->epochs) {
+            char expected[64];
+            PyOS_snprintf(expected, sizeof expected, "shape (%ld,): one learning rate per epoch", a->epochs);
+            if ((array = as_array(values[7], "learning_rates", REAL_TYPE, DTYPE_NAME, 1, expected)) != NULL) {
+                wrong_shape("learning_rates", expected, array);
+            }
             return -1;
         }
         a->rates = (const real *)PyArray_DATA(array);
@@ -571,7 +596,7 @@ static PyObject *train(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
     PyObject *losses = NULL;
     double *out, work;
     real stack[STACK_REALS < SCRATCH_SIZE ? 1 : SCRATCH_SIZE], *scratch = NULL, *fresh = NULL, *rates = NULL;
-    real *epoch_losses = NULL; /* the kernel's losses, in its dtype */
+    real *epoch_losses = NULL; /* the kernel's losses, in its dtype (float64: the result's data) */
     long *orders = NULL;
     int failed = 1;
     (void)self;
@@ -594,13 +619,13 @@ static PyObject *train(PyObject *self, PyObject *const *args, Py_ssize_t nargs, 
         }
         memcpy(rates, a.rates, (size_t)a.epochs * sizeof(real));
     }
+    dims[0] = a.epochs;
+    if ((losses = PyArray_SimpleNew(1, dims, NPY_FLOAT64)) == NULL) goto done;
+    out = (double *)PyArray_DATA((PyArrayObject *)losses);
     if ((epoch_losses = (real *)PyMem_Malloc((size_t)a.epochs * sizeof(real))) == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    dims[0] = a.epochs;
-    if ((losses = PyArray_SimpleNew(1, dims, NPY_FLOAT64)) == NULL) goto done;
-    out = (double *)PyArray_DATA((PyArrayObject *)losses);
     if (a.state == NULL && STATE_SIZE > 0) {
         /* no state given: start from a fresh one (zeros), as initial_state() would */
         if ((fresh = (real *)PyMem_Calloc((size_t)STATE_SIZE, sizeof(real))) == NULL) {

@@ -23,14 +23,6 @@ static float sg_bits_to_float(uint32_t bits) { float f; memcpy(&f, &bits, sizeof
 
 static uint32_t sg_float_to_bits(float f) { uint32_t bits; memcpy(&bits, &f, sizeof bits); return bits; }
 
-/* 2**k as a float, for -149 <= k <= 127 (subnormal results included). */
-static float sg_pow2f(int k)
-{
-    if (k >= -126)
-        return sg_bits_to_float((uint32_t)(k + 127) << 23);
-    return sg_bits_to_float((uint32_t)1 << (k + 149));
-}
-
 /* e**x as 2**k e**r, for k = round(x/ln2) in [-126, 127] (|x| <= 87): no special cases and no
  * branches, so a loop of it (tanh's) vectorizes.  *k_out receives k. */
 static inline float sg_expf_reduced(float x, int *k_out)
@@ -48,23 +40,24 @@ static inline float sg_expf_reduced(float x, int *k_out)
 }
 
 /* e**x: x = k ln2 + r with |r| <= ln2/2 (ln2 split so that k*LN2_HI is exact), then a degree-7
- * Taylor polynomial for e**r - 1 (remainder below 5e-9) and a scaling by 2**k in two steps. */
-static float sg_expf(float x)
+ * Taylor polynomial for e**r - 1 (remainder below 5e-9) and a scaling by 2**k in two steps
+ * (2**k1 * 2**k2 with both normal: k2 is 0 unless 2**k alone would overflow or be subnormal).
+ * No branches: every case is computed and the answer selected, so a loop of it (softmax's)
+ * vectorizes; the same bits as the branching version it replaced, for all 2**32 inputs (checked
+ * exhaustively by a C program when it was written; docs/c-backend.md). */
+static inline float sg_expf(float x)
 {
-    float p;
-    int k;
-    if (x != x)
-        return x;
-    if (x > 88.7228394f)
-        return 1.0f / 0.0f;
-    if (x < -103.972084f)
-        return 0.0f;
-    p = sg_expf_reduced(x, &k);
-    if (k > 127)
-        return p * sg_pow2f(127) * sg_pow2f(k - 127);
-    if (k < -126)
-        return p * sg_pow2f(k + 64) * sg_pow2f(-64);
-    return p * sg_pow2f(k);
+    const float HI = 88.7228394f, LO = -103.972084f;
+    const float xc = x > HI ? HI : (x >= LO ? x : LO);   /* NaN: LO; its result is replaced below */
+    int k, k1, k2;
+    const float p = sg_expf_reduced(xc, &k);
+    k1 = k > 127 ? 127 : (k < -126 ? k + 64 : k);
+    k2 = k > 127 ? k - 127 : (k < -126 ? -64 : 0);
+    {
+        const float scaled = p * sg_bits_to_float((uint32_t)(k1 + 127) << 23)
+                             * sg_bits_to_float((uint32_t)(k2 + 127) << 23);
+        return x != x ? x : (x > HI ? 1.0f / 0.0f : (x < LO ? 0.0f : scaled));
+    }
 }
 
 /* e**x - 1 for 0 <= x <= 1.2, where every Taylor term is positive (no cancellation). */
@@ -130,7 +123,7 @@ typedef digits_real real;
 #define N_INPUTS DIGITS_N_INPUTS
 #define N_OUTPUTS DIGITS_N_OUTPUTS
 #define N_PARAMETERS DIGITS_N_PARAMETERS
-#define WORK_SIZE 4416L /* reals of per-example work space after the gradient */
+#define WORK_SIZE 6656L /* reals of per-example work space after the gradient */
 #define LEARNING_RATE DIGITS_LEARNING_RATE
 #define STATE_SIZE DIGITS_STATE_SIZE /* reals of optimizer state (caller-owned) */
 
@@ -221,10 +214,17 @@ int digits_is_frozen(long index)
 /* -- elementwise helpers: the same formulas as the NumPy backend ------------------------------ */
 
 /* -- the computation, layer loops over blocks of examples ------------------------------------ */
+/* helpers a network of some sizes leaves unused */
+#if defined(__GNUC__)
+#define SG_MAYBE_UNUSED __attribute__((unused))
+#else
+#define SG_MAYBE_UNUSED
+#endif
+
 /* y[j] += c0*a0[j] + ... (one term after the other, from c0*a0[j] on), j = 0 .. n-1: the inner
  * loop of every layer; the arrays never overlap.  Four terms per pass keep y[j] in a register
  * while they are added, and the loop over j vectorizes. */
-static void sg_axpy4(real *restrict y, const real *restrict a0, const real *restrict a1, const real *restrict a2,
+SG_MAYBE_UNUSED static void sg_axpy4(real *restrict y, const real *restrict a0, const real *restrict a1, const real *restrict a2,
     const real *restrict a3, real c0, real c1, real c2, real c3, long n)
 {
     long j;
@@ -238,10 +238,192 @@ static void sg_axpy4(real *restrict y, const real *restrict a0, const real *rest
     }
 }
 
-static void sg_axpy(real *restrict y, const real *restrict a, real c, long n)
+SG_MAYBE_UNUSED static void sg_axpy(real *restrict y, const real *restrict a, real c, long n)
 {
     long j;
     for (j = 0; j < n; ++j) y[j] += c * a[j];
+}
+
+/* out_q[j] = in_q[0]*wt[j] + in_q[1]*wt[stride + j] + ... (from 0, one term after the other), j < 16,
+ * for four examples q = 0..3 at once (out_q = out + q*out_stride; only its first `valid` values are
+ * written): the four rows of 16 sums stay in registers over the whole loop and each row of
+ * wt is loaded once for the four. */
+SG_MAYBE_UNUSED static void sg_tile4_16(const real *restrict in0, const real *restrict in1, const real *restrict in2,
+    const real *restrict in3, const real *restrict wt, long stride, long n_in, real *restrict out, long out_stride,
+    long valid)
+{
+    real s0[16], s1[16], s2[16], s3[16];
+    long i, j;
+    for (j = 0; j < 16; ++j) s0[j] = s1[j] = s2[j] = s3[j] = 0;
+    for (i = 0; i < n_in; ++i) {
+        const real *const w = wt + i * stride;
+        const real c0 = in0[i], c1 = in1[i], c2 = in2[i], c3 = in3[i];
+        for (j = 0; j < 16; ++j) {
+            s0[j] += c0 * w[j];
+            s1[j] += c1 * w[j];
+            s2[j] += c2 * w[j];
+            s3[j] += c3 * w[j];
+        }
+    }
+    for (j = 0; j < valid; ++j) {
+        out[j] = s0[j];
+        out[out_stride + j] = s1[j];
+        out[2 * out_stride + j] = s2[j];
+        out[3 * out_stride + j] = s3[j];
+    }
+}
+
+/* g_q[j] += d[r*d_stride + q] * rows[r][offset + j] for r = 0, 1, ..., count-1 in turn, j < 16, for
+ * four consecutive rows q = 0..3 of a gradient (g_q = g + q*g_stride + offset): the four rows' 16
+ * values stay in registers over the block's examples. */
+SG_MAYBE_UNUSED static void sg_outer4_16(real *restrict g, long g_stride, const real *const *rows, long offset,
+    const real *restrict d, long d_stride, long count)
+{
+    real s0[16], s1[16], s2[16], s3[16];
+    long r, j;
+    for (j = 0; j < 16; ++j) {
+        s0[j] = g[offset + j];
+        s1[j] = g[g_stride + offset + j];
+        s2[j] = g[2 * g_stride + offset + j];
+        s3[j] = g[3 * g_stride + offset + j];
+    }
+    for (r = 0; r < count; ++r) {
+        const real *const x = rows[r] + offset;
+        const real c0 = d[r * d_stride], c1 = d[r * d_stride + 1], c2 = d[r * d_stride + 2], c3 = d[r * d_stride + 3];
+        for (j = 0; j < 16; ++j) {
+            s0[j] += c0 * x[j];
+            s1[j] += c1 * x[j];
+            s2[j] += c2 * x[j];
+            s3[j] += c3 * x[j];
+        }
+    }
+    for (j = 0; j < 16; ++j) {
+        g[offset + j] = s0[j];
+        g[g_stride + offset + j] = s1[j];
+        g[2 * g_stride + offset + j] = s2[j];
+        g[3 * g_stride + offset + j] = s3[j];
+    }
+}
+
+/* sg_outer4_16 for one row of the gradient. */
+SG_MAYBE_UNUSED static void sg_outer1_16(real *restrict g, const real *const *rows, long offset, const real *restrict d,
+    long d_stride, long count)
+{
+    real s0[16];
+    long r, j;
+    for (j = 0; j < 16; ++j) s0[j] = g[offset + j];
+    for (r = 0; r < count; ++r) {
+        const real *const x = rows[r] + offset;
+        const real c0 = d[r * d_stride];
+        for (j = 0; j < 16; ++j) s0[j] += c0 * x[j];
+    }
+    for (j = 0; j < 16; ++j) g[offset + j] = s0[j];
+}
+
+/* sg_tile4_16 for one example. */
+SG_MAYBE_UNUSED static void sg_tile1_16(const real *restrict in0, const real *restrict wt, long stride, long n_in,
+    real *restrict out, long valid)
+{
+    real s0[16];
+    long i, j;
+    for (j = 0; j < 16; ++j) s0[j] = 0;
+    for (i = 0; i < n_in; ++i) {
+        const real *const w = wt + i * stride;
+        const real c0 = in0[i];
+        for (j = 0; j < 16; ++j) s0[j] += c0 * w[j];
+    }
+    for (j = 0; j < valid; ++j) out[j] = s0[j];
+}
+
+/* out_q[j] = in_q[0]*wt[j] + in_q[1]*wt[stride + j] + ... (from 0, one term after the other), j < 32,
+ * for four examples q = 0..3 at once (out_q = out + q*out_stride; only its first `valid` values are
+ * written): the four rows of 32 sums stay in registers over the whole loop and each row of
+ * wt is loaded once for the four. */
+SG_MAYBE_UNUSED static void sg_tile4_32(const real *restrict in0, const real *restrict in1, const real *restrict in2,
+    const real *restrict in3, const real *restrict wt, long stride, long n_in, real *restrict out, long out_stride,
+    long valid)
+{
+    real s0[32], s1[32], s2[32], s3[32];
+    long i, j;
+    for (j = 0; j < 32; ++j) s0[j] = s1[j] = s2[j] = s3[j] = 0;
+    for (i = 0; i < n_in; ++i) {
+        const real *const w = wt + i * stride;
+        const real c0 = in0[i], c1 = in1[i], c2 = in2[i], c3 = in3[i];
+        for (j = 0; j < 32; ++j) {
+            s0[j] += c0 * w[j];
+            s1[j] += c1 * w[j];
+            s2[j] += c2 * w[j];
+            s3[j] += c3 * w[j];
+        }
+    }
+    for (j = 0; j < valid; ++j) {
+        out[j] = s0[j];
+        out[out_stride + j] = s1[j];
+        out[2 * out_stride + j] = s2[j];
+        out[3 * out_stride + j] = s3[j];
+    }
+}
+
+/* g_q[j] += d[r*d_stride + q] * rows[r][offset + j] for r = 0, 1, ..., count-1 in turn, j < 32, for
+ * four consecutive rows q = 0..3 of a gradient (g_q = g + q*g_stride + offset): the four rows' 32
+ * values stay in registers over the block's examples. */
+SG_MAYBE_UNUSED static void sg_outer4_32(real *restrict g, long g_stride, const real *const *rows, long offset,
+    const real *restrict d, long d_stride, long count)
+{
+    real s0[32], s1[32], s2[32], s3[32];
+    long r, j;
+    for (j = 0; j < 32; ++j) {
+        s0[j] = g[offset + j];
+        s1[j] = g[g_stride + offset + j];
+        s2[j] = g[2 * g_stride + offset + j];
+        s3[j] = g[3 * g_stride + offset + j];
+    }
+    for (r = 0; r < count; ++r) {
+        const real *const x = rows[r] + offset;
+        const real c0 = d[r * d_stride], c1 = d[r * d_stride + 1], c2 = d[r * d_stride + 2], c3 = d[r * d_stride + 3];
+        for (j = 0; j < 32; ++j) {
+            s0[j] += c0 * x[j];
+            s1[j] += c1 * x[j];
+            s2[j] += c2 * x[j];
+            s3[j] += c3 * x[j];
+        }
+    }
+    for (j = 0; j < 32; ++j) {
+        g[offset + j] = s0[j];
+        g[g_stride + offset + j] = s1[j];
+        g[2 * g_stride + offset + j] = s2[j];
+        g[3 * g_stride + offset + j] = s3[j];
+    }
+}
+
+/* sg_outer4_32 for one row of the gradient. */
+SG_MAYBE_UNUSED static void sg_outer1_32(real *restrict g, const real *const *rows, long offset, const real *restrict d,
+    long d_stride, long count)
+{
+    real s0[32];
+    long r, j;
+    for (j = 0; j < 32; ++j) s0[j] = g[offset + j];
+    for (r = 0; r < count; ++r) {
+        const real *const x = rows[r] + offset;
+        const real c0 = d[r * d_stride];
+        for (j = 0; j < 32; ++j) s0[j] += c0 * x[j];
+    }
+    for (j = 0; j < 32; ++j) g[offset + j] = s0[j];
+}
+
+/* sg_tile4_32 for one example. */
+SG_MAYBE_UNUSED static void sg_tile1_32(const real *restrict in0, const real *restrict wt, long stride, long n_in,
+    real *restrict out, long valid)
+{
+    real s0[32];
+    long i, j;
+    for (j = 0; j < 32; ++j) s0[j] = 0;
+    for (i = 0; i < n_in; ++i) {
+        const real *const w = wt + i * stride;
+        const real c0 = in0[i];
+        for (j = 0; j < 32; ++j) s0[j] += c0 * w[j];
+    }
+    for (j = 0; j < valid; ++j) out[j] = s0[j];
 }
 
 /* The batch is processed BLOCK examples at a time.  For each layer k the work space holds, for
@@ -256,7 +438,7 @@ static void sg_axpy(real *restrict y, const real *restrict a, real c, long n)
  * time): a net input is ((w[0]*x[0] + w[1]*x[1]) + ...) + w[n_in-1]*x[n_in-1], then + bias;
  * dE/da of a hidden unit sums over the next layer's units in unit order; dE/dW, dE/db and the
  * loss sum over the batch's examples in batch order; then the batch reduction. */
-#define BLOCK 16L
+#define BLOCK 32L
 #define TRANSPOSE_MIN 2L
 
 /* Where each layer's values sit: its weights W{k} and biases B{k} in theta (and grad); in the work
@@ -265,24 +447,25 @@ static void sg_axpy(real *restrict y, const real *restrict a, real c, long n)
 #define W1_AT 0L /* layer 1: 32 x 64 weights */
 #define B1_AT 2048L
 #define Z1_AT 0L
-#define A1_AT 512L
-#define D1_AT 1024L
-#define WT1_AT 2048L
+#define A1_AT 1024L
+#define D1_AT 2048L
+#define WT1_AT 4096L
 #define W2_AT 2080L /* layer 2: 10 x 32 weights */
 #define B2_AT 2400L
-#define Z2_AT 1536L
-#define A2_AT 1696L
-#define D2_AT 1856L
-#define S2_AT 2016L
-#define WT2_AT 4096L
+#define Z2_AT 3072L
+#define A2_AT 3392L
+#define D2_AT 3712L
+#define S2_AT 4032L
+#define WT2_AT 6144L
 
-/* WT{k} = W{k}^T for every layer: 64x32 inputs.  Tiled so that reads and writes both stay in cache. */
+/* WT{k} = W{k}^T for every layer, each row padded with zeros to a whole number of 64-byte vectors.
+ * Tiled so that reads and writes both stay in cache. */
 static void digits_transpose(const real *theta, real *work)
 {
     long j, i, jj, ii;
     {
         const real *const W = theta + W1_AT; /* W1: 32 x 64 */
-        real *const WT = work + WT1_AT;    /* WT1: 64 x 32 */
+        real *const WT = work + WT1_AT;    /* WT1: 64 x 32 (zeros past 32) */
         for (jj = 0; jj < 32; jj += 16) {
             const long j_end = jj + 16 < 32 ? jj + 16 : 32;
             for (ii = 0; ii < 64; ii += 16) {
@@ -295,15 +478,18 @@ static void digits_transpose(const real *theta, real *work)
     }
     {
         const real *const W = theta + W2_AT; /* W2: 10 x 32 */
-        real *const WT = work + WT2_AT;    /* WT2: 32 x 10 */
+        real *const WT = work + WT2_AT;    /* WT2: 32 x 16 (zeros past 10) */
         for (jj = 0; jj < 10; jj += 16) {
             const long j_end = jj + 16 < 10 ? jj + 16 : 10;
             for (ii = 0; ii < 32; ii += 16) {
                 const long i_end = ii + 16 < 32 ? ii + 16 : 32;
                 for (j = jj; j < j_end; ++j) {
-                    for (i = ii; i < i_end; ++i) WT[i * 10L + j] = W[j * 32L + i];
+                    for (i = ii; i < i_end; ++i) WT[i * 16L + j] = W[j * 32L + i];
                 }
             }
+        }
+        for (i = 0; i < 32; ++i) {
+            for (j = 10; j < 16; ++j) WT[i * 16L + j] = 0;
         }
     }
 }
@@ -313,7 +499,7 @@ static void digits_transpose(const real *theta, real *work)
 static void digits_block_forward(const real *theta, const real *const *xs, long count, int transposed,
     real *work)
 {
-    long r, j, i;
+    long r, j, i, jj;
     {
         /* layer 1 (h1_0, h1_1, h1_2, h1_3, ...): tanh */
         const real *const W1 = theta + W1_AT; /* 32 x 64 */
@@ -321,20 +507,28 @@ static void digits_block_forward(const real *theta, const real *const *xs, long 
         const real *const b1 = theta + B1_AT; /* one per unit */
         real *const Z1 = work + Z1_AT;
         real *const A1 = work + A1_AT;
+        if (transposed) {
+            /* Z1 = in W1^T four examples at a time, in tiles of WT1's (padded) columns: each
+             * z[j] = in[0]*wt[j] + in[1]*wt[32 + j] + ..., one term after the other */
+            for (r = 0; r + 4 <= count; r += 4) {
+                for (jj = 0; jj < 32L; jj += 32L) {
+                    sg_tile4_32(xs[r], xs[r + 1], xs[r + 2], xs[r + 3],
+                        WT1 + jj, 32L, 64L, Z1 + r * 32L + jj, 32L,
+                        32L - jj < 32L ? 32L - jj : 32L);
+                }
+            }
+            for (; r < count; ++r) {
+                for (jj = 0; jj < 32L; jj += 32L) {
+                    sg_tile1_32(xs[r], WT1 + jj, 32L, 64L, Z1 + r * 32L + jj,
+                        32L - jj < 32L ? 32L - jj : 32L);
+                }
+            }
+        }
         for (r = 0; r < count; ++r) {
             const real *const in = xs[r];
             real *const z1 = Z1 + r * 32L;
             real *const a1 = A1 + r * 32L;
-            if (transposed) {
-                /* z += in[i] * (column i of W), i = 0, 1, ...: contiguous, vectorizable over j */
-                const real *const wt = WT1;
-                for (j = 0; j < 32; ++j) z1[j] = 0;
-                for (i = 0; i + 4 <= 64; i += 4) {
-                    sg_axpy4(z1, wt + i * 32L, wt + (i + 1) * 32L, wt + (i + 2) * 32L,
-                             wt + (i + 3) * 32L, in[i], in[i + 1], in[i + 2], in[i + 3], 32L);
-                }
-                for (; i < 64; ++i) sg_axpy(z1, wt + i * 32L, in[i], 32L);
-            } else {
+            if (!transposed) {
                 /* dot products of W's rows with in, four units at a time (independent sums) */
                 for (j = 0; j + 4 <= 32; j += 4) {
                     const real *const w0 = W1 + j * 64L, *const w1 = w0 + 64L;
@@ -370,25 +564,28 @@ static void digits_block_forward(const real *theta, const real *const *xs, long 
     {
         /* layer 2 (o0, o1, o2, o3, ...): softmax */
         const real *const W2 = theta + W2_AT; /* 10 x 32 */
-        const real *const WT2 = work + WT2_AT; /* 32 x 10 */
+        const real *const WT2 = work + WT2_AT; /* 32 x 16 */
         const real *const b2 = theta + B2_AT; /* one per unit */
         real *const Z2 = work + Z2_AT;
         real *const A2 = work + A2_AT;
         real *const S2 = work + S2_AT;
+        if (transposed) {
+            /* Z2 = in W2^T four examples at a time, in tiles of WT2's (padded) columns: each
+             * z[j] = in[0]*wt[j] + in[1]*wt[16 + j] + ..., one term after the other */
+            for (r = 0; r + 4 <= count; r += 4) {
+                sg_tile4_16(work + A1_AT + (r) * 32L, work + A1_AT + (r + 1) * 32L, work + A1_AT + (r + 2) * 32L, work + A1_AT + (r + 3) * 32L,
+                    WT2 + 0L, 16L, 32L, Z2 + r * 10L + 0L, 10L, 10L);
+            }
+            for (; r < count; ++r) {
+                sg_tile1_16(work + A1_AT + (r) * 32L, WT2 + 0L, 16L, 32L,
+                    Z2 + r * 10L + 0L, 10L);
+            }
+        }
         for (r = 0; r < count; ++r) {
             const real *const in = work + A1_AT + r * 32L;
             real *const z2 = Z2 + r * 10L;
             real *const a2 = A2 + r * 10L;
-            if (transposed) {
-                /* z += in[i] * (column i of W), i = 0, 1, ...: contiguous, vectorizable over j */
-                const real *const wt = WT2;
-                for (j = 0; j < 10; ++j) z2[j] = 0;
-                for (i = 0; i + 4 <= 32; i += 4) {
-                    sg_axpy4(z2, wt + i * 10L, wt + (i + 1) * 10L, wt + (i + 2) * 10L,
-                             wt + (i + 3) * 10L, in[i], in[i + 1], in[i + 2], in[i + 3], 10L);
-                }
-                for (; i < 32; ++i) sg_axpy(z2, wt + i * 10L, in[i], 10L);
-            } else {
+            if (!transposed) {
                 /* dot products of W's rows with in, four units at a time (independent sums) */
                 for (j = 0; j + 4 <= 10; j += 4) {
                     const real *const w0 = W2 + j * 32L, *const w1 = w0 + 32L;
@@ -420,7 +617,9 @@ static void digits_block_forward(const real *theta, const real *const *xs, long 
                 /* softmax, shifted by the largest net input so exp never overflows */
                 real largest = z2[0], sum = 0;
                 for (j = 1; j < 10; ++j) largest = z2[j] > largest ? z2[j] : largest;
-                for (j = 0; j < 10; ++j) sum += a2[j] = sg_expf(z2[j] - largest);
+                /* the exps first (a loop of them vectorizes: float32's exp has no branches), then their sum in order */
+                for (j = 0; j < 10; ++j) a2[j] = sg_expf(z2[j] - largest);
+                for (j = 0; j < 10; ++j) sum += a2[j];
                 for (j = 0; j < 10; ++j) a2[j] /= sum;
                 S2[2 * r] = largest; /* kept for the log-probabilities */
                 S2[2 * r + 1] = sg_logf(sum);
@@ -429,6 +628,7 @@ static void digits_block_forward(const real *theta, const real *const *xs, long 
         (void)W2;
         (void)WT2;
     }
+    (void)jj;
 }
 
 /* The loss of example r of the block whose forward pass is in work. */
@@ -453,7 +653,7 @@ static real digits_example_loss(const real *t, const real *work, long r)
 static void digits_block_backward(const real *theta, const real *const *xs, const real *const *ts, long count,
     real *work, real *grad)
 {
-    long r, j;
+    long r, j, jj;
     real *const Z1 = work + Z1_AT;
     real *const A1 = work + A1_AT;
     real *const D1 = work + D1_AT;
@@ -480,21 +680,52 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
     {
         /* dE/dW2 += d2 in^T, dE/db2 += d2: a row of dE/dW2 stays in cache over the block */
         real *const gW = grad + W2_AT;
-        for (j = 0; j < 10; ++j) {
-            real *const g = gW + j * 32L;
-            const real *const dj = D2 + j; /* dj[r * 10]: example r's delta of unit j */
-            for (r = 0; r + 4 <= count; r += 4) {
-                sg_axpy4(g, A1 + (r) * 32L, A1 + (r + 1) * 32L, A1 + (r + 2) * 32L, A1 + (r + 3) * 32L,
-                         dj[r * 10L], dj[(r + 1) * 10L], dj[(r + 2) * 10L], dj[(r + 3) * 10L], 32L);
+        const real *ins[BLOCK];
+        for (r = 0; r < count; ++r) ins[r] = A1 + r * 32L;
+        /* the tiles: four units' rows at a time, over inputs 0 .. 31 of 32 */
+        for (j = 0; j + 4 <= 10; j += 4) {
+            for (jj = 0; jj < 32L; jj += 32L) {
+                sg_outer4_32(gW + j * 32L, 32L, ins, jj, D2 + j, 10L, count);
             }
-            for (; r < count; ++r) sg_axpy(g, A1 + (r) * 32L, dj[r * 10L], 32L);
-            for (r = 0; r < count; ++r) grad[B2_AT + j] += dj[r * 10L];
+        }
+        for (; j < 10; ++j) {
+            for (jj = 0; jj < 32L; jj += 32L) {
+                sg_outer1_32(gW + j * 32L, ins, jj, D2 + j, 10L, count);
+            }
+        }
+        for (j = 0; j < 10; ++j) {
+            const real *const dj = D2 + j; /* dj[r * 10]: example r's delta of unit j */
+            (void)dj;
+        }
+        {
+            /* dE/db2 += each example's d2, in example order for every unit: the loop over units
+             * inside, so that it vectorizes (one sum after the other per unit was a chain of dependent adds) */
+            real gb[10];
+            for (j = 0; j < 10; ++j) gb[j] = grad[B2_AT + j];
+            for (r = 0; r < count; ++r) {
+                for (j = 0; j < 10; ++j) gb[j] += D2[r * 10L + j];
+            }
+            for (j = 0; j < 10; ++j) grad[B2_AT + j] = gb[j];
         }
     }
     {
         /* layer 1: d1 = (W2^T d2) * da1/dz1, rows of W2 added in unit order */
         const real *const W2 = theta + W2_AT;
         long u;
+        /* the tiles: four examples at a time, units 0 .. 31 of 32 */
+        for (r = 0; r + 4 <= count; r += 4) {
+            for (jj = 0; jj < 32L; jj += 32L) {
+                sg_tile4_32(D2 + r * 10L, D2 + (r + 1) * 10L, D2 + (r + 2) * 10L,
+                    D2 + (r + 3) * 10L, W2 + jj, 32L, 10L, D1 + r * 32L + jj,
+                    32L, 32L);
+            }
+        }
+        for (; r < count; ++r) {
+            for (jj = 0; jj < 32L; jj += 32L) {
+                sg_tile1_32(D2 + r * 10L, W2 + jj, 32L, 10L,
+                    D1 + r * 32L + jj, 32L);
+            }
+        }
         for (r = 0; r < count; ++r) {
             const real *const z1 = Z1 + r * 32L;
             const real *const a1 = A1 + r * 32L;
@@ -502,28 +733,34 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
             const real *const d_next = D2 + r * 10L;
             (void)z1;
             (void)a1;
-            for (j = 0; j < 32; ++j) d1[j] = 0;
-            for (u = 0; u + 4 <= 10; u += 4) {
-                const real *const w = W2 + u * 32L;
-                sg_axpy4(d1, w, w + 32L, w + 2 * 32L, w + 3 * 32L,
-                         d_next[u], d_next[u + 1], d_next[u + 2], d_next[u + 3], 32L);
-            }
-            for (; u < 10; ++u) sg_axpy(d1, W2 + u * 32L, d_next[u], 32L);
+            (void)d_next;
+            (void)u;
             for (j = 0; j < 32; ++j) d1[j] *= 1 - (a1[j]*a1[j]);
         }
     }
     {
         /* dE/dW1 += d1 in^T, dE/db1 += d1: a row of dE/dW1 stays in cache over the block */
         real *const gW = grad + W1_AT;
-        for (j = 0; j < 32; ++j) {
-            real *const g = gW + j * 64L;
-            const real *const dj = D1 + j; /* dj[r * 32]: example r's delta of unit j */
-            for (r = 0; r + 4 <= count; r += 4) {
-                sg_axpy4(g, xs[r], xs[r + 1], xs[r + 2], xs[r + 3],
-                         dj[r * 32L], dj[(r + 1) * 32L], dj[(r + 2) * 32L], dj[(r + 3) * 32L], 64L);
+        const real *const *const ins = xs;
+        /* the tiles: four units' rows at a time, over inputs 0 .. 63 of 64 */
+        for (j = 0; j + 4 <= 32; j += 4) {
+            for (jj = 0; jj < 64L; jj += 32L) {
+                sg_outer4_32(gW + j * 64L, 64L, ins, jj, D1 + j, 32L, count);
             }
-            for (; r < count; ++r) sg_axpy(g, xs[r], dj[r * 32L], 64L);
-            for (r = 0; r < count; ++r) grad[B1_AT + j] += dj[r * 32L];
+        }
+        for (j = 0; j < 32; ++j) {
+            const real *const dj = D1 + j; /* dj[r * 32]: example r's delta of unit j */
+            (void)dj;
+        }
+        {
+            /* dE/db1 += each example's d1, in example order for every unit: the loop over units
+             * inside, so that it vectorizes (one sum after the other per unit was a chain of dependent adds) */
+            real gb[32];
+            for (j = 0; j < 32; ++j) gb[j] = grad[B1_AT + j];
+            for (r = 0; r < count; ++r) {
+                for (j = 0; j < 32; ++j) gb[j] += D1[r * 32L + j];
+            }
+            for (j = 0; j < 32; ++j) grad[B1_AT + j] = gb[j];
         }
     }
     (void)Z1;
@@ -531,6 +768,7 @@ static void digits_block_backward(const real *theta, const real *const *xs, cons
     (void)Z2;
     (void)A2;
     (void)xs;
+    (void)jj;
 }
 
 /* The rows of X (and T) that make up block `start` of the batch. */

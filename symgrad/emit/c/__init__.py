@@ -32,15 +32,22 @@ from ... import rules
 from ...errors import BuildError, InternalError
 from ...layout import name_groups
 from ...naming import gradient_local
-from ...program import Program, ScalarProgram, VectorProgram
+from ...program import SCALAR_LIMIT, Program, ScalarProgram, VectorProgram
 from ...rules import LOGP, A, T, Z
 from ...templates import template_environment
 from ..common import output_rules, provenance, scalar_names
 from . import float_math
 
-#: Examples whose activations the vector-form kernel keeps at once (module docstring); 8, 16
-#: and 32 measured within noise of each other on digits, 16 keeps a block's work in L1.
-BLOCK = 16
+#: Examples whose activations the vector-form kernel keeps at once (docs/c-backend.md): with
+#: four-example register tiles in the matrix loops, 32 (a whole minibatch of the usual size in
+#: one block) is faster than 16 on digits.
+BLOCK = 32
+
+#: Bytes to which each row of a transposed weight matrix W^T is padded (with zeros): the tiled
+#: matrix loops then run over whole vectors of any width up to 512 bits, and each tile handles
+#: TILE_VECTORS such rows' worth of outputs.
+PAD_BYTES = 64
+TILE_VECTORS = 2
 
 #: Batches of at least this many examples transpose the weights first (module docstring).
 TRANSPOSE_MIN = 2
@@ -309,6 +316,10 @@ def _scalar_context(program: ScalarProgram, printer: CCodePrinter) -> dict[str, 
     statements = sum(len(b.assignments) for b in program.forward + program.backward) + len(gradient)
     return {
         "form": "scalar",
+        # the training loop with theta in registers prints the example's statements twice more; only
+        # for the networks that get the scalar form by default (a larger one, forced, would compile
+        # several times slower: 280 parameters, 0.8 s -> 3.3 s)
+        "register_loop": program.spec.n_parameters <= SCALAR_LIMIT,
         **scalar_names(program, printer),
         "gradient": gradient,
         "statements": statements,
@@ -348,8 +359,45 @@ def _vector_context(program: VectorProgram, printer: CCodePrinter) -> dict[str, 
         layer.update(output_rules(rule, local))
         printer.helpers |= local.helpers
         layers.append(layer)
-    for layer in layers:  # W^T of every layer, after the blocks' activations
+    pad = PAD_BYTES // (4 if printer.dtype == "float32" else 8)
+    for layer in layers:  # W^T of every layer (rows padded to whole vectors), after the blocks' activations
+        n_pad = -(-layer["n_out"] // pad) * pad
+        layer["n_pad"] = n_pad
+        # the tiles' widths: TILE_VECTORS padded vectors each, and one narrower tile at the end if needed
+        layer["chunks"] = [(start, min(TILE_VECTORS * pad, n_pad - start))
+                           for start in range(0, n_pad, TILE_VECTORS * pad)]
         layer["wt_offset"] = offset
-        offset += layer["n_in"] * layer["n_out"]
+        offset += layer["n_in"] * n_pad
+    for layer in layers:  # backward tiles run over unpadded rows (of W and of the inputs): whole tiles only
+        layer["d_chunks"], layer["d_tail"] = _full_chunks(layer["n_out"], pad)
+        layer["g_chunks"], layer["g_tail"] = _full_chunks(layer["n_in"], pad)
+    for layer in layers:  # each kind of tile as a loop over the wide ones and at most one narrow one
+        for key in ("chunks", "d_chunks", "g_chunks"):
+            layer[key + "_loop"] = _tile_loop(layer[key], TILE_VECTORS * pad)
+    tiles = sorted({width for layer in layers for _, width in layer["chunks"]}
+                   | {width for layer in layers[:-1] for _, width in layer["d_chunks"]})
+    outers = sorted({width for layer in layers for _, width in layer["g_chunks"]})
     return {"form": "vector", "layers": layers, "scratch": offset, "statements": 0,
-            "block": BLOCK, "transpose_min": TRANSPOSE_MIN}
+            "block": BLOCK, "transpose_min": TRANSPOSE_MIN, "tile_widths": tiles, "outer_widths": outers}
+
+
+def _full_chunks(n: int, pad: int) -> tuple[list[tuple[int, int]], int]:
+    """Tiles (start, width) of TILE_VECTORS*pad, then one of pad, that fit in n values; and where the
+    rest (done without tiles) starts."""
+    chunks, start = [], 0
+    while start + TILE_VECTORS * pad <= n:
+        chunks.append((start, TILE_VECTORS * pad))
+        start += TILE_VECTORS * pad
+    if start + pad <= n:
+        chunks.append((start, pad))
+        start += pad
+    return chunks, start
+
+
+def _tile_loop(chunks: list[tuple[int, int]], wide: int) -> dict[str, Any]:
+    """The template's view of a row of tiles: the wide ones as a loop (``end``: where it stops, 0 for
+    none) and the narrow one after them (``tail``: (start, width) or None).  One call site per tile
+    width keeps the kernel small and quick to compile (784-256-10 has 25 tiles per row of dE/dW1)."""
+    end = sum(width for _, width in chunks if width == wide)
+    tail = next(((start, width) for start, width in chunks if width != wide), None)
+    return {"end": end, "wide": wide, "tail": tail}

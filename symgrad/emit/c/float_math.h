@@ -11,14 +11,6 @@
 static float sg_bits_to_float(uint32_t bits) { float f; memcpy(&f, &bits, sizeof f); return f; }
 static uint32_t sg_float_to_bits(float f) { uint32_t bits; memcpy(&bits, &f, sizeof bits); return bits; }
 
-/* 2**k as a float, for -149 <= k <= 127 (subnormal results included). */
-static float sg_pow2f(int k)
-{
-    if (k >= -126)
-        return sg_bits_to_float((uint32_t)(k + 127) << 23);
-    return sg_bits_to_float((uint32_t)1 << (k + 149));
-}
-
 /* e**x as 2**k e**r, for k = round(x/ln2) in [-126, 127] (|x| <= 87): no special cases and no
  * branches, so a loop of it (tanh's) vectorizes.  *k_out receives k. */
 static inline float sg_expf_reduced(float x, int *k_out)
@@ -36,23 +28,24 @@ static inline float sg_expf_reduced(float x, int *k_out)
 }
 
 /* e**x: x = k ln2 + r with |r| <= ln2/2 (ln2 split so that k*LN2_HI is exact), then a degree-7
- * Taylor polynomial for e**r - 1 (remainder below 5e-9) and a scaling by 2**k in two steps. */
-static float sg_expf(float x)
+ * Taylor polynomial for e**r - 1 (remainder below 5e-9) and a scaling by 2**k in two steps
+ * (2**k1 * 2**k2 with both normal: k2 is 0 unless 2**k alone would overflow or be subnormal).
+ * No branches: every case is computed and the answer selected, so a loop of it (softmax's)
+ * vectorizes; the same bits as the branching version it replaced, for all 2**32 inputs (checked
+ * exhaustively by a C program when it was written; docs/c-backend.md). */
+static inline float sg_expf(float x)
 {
-    float p;
-    int k;
-    if (x != x)
-        return x;
-    if (x > 88.7228394f)
-        return 1.0f / 0.0f;
-    if (x < -103.972084f)
-        return 0.0f;
-    p = sg_expf_reduced(x, &k);
-    if (k > 127)
-        return p * sg_pow2f(127) * sg_pow2f(k - 127);
-    if (k < -126)
-        return p * sg_pow2f(k + 64) * sg_pow2f(-64);
-    return p * sg_pow2f(k);
+    const float HI = 88.7228394f, LO = -103.972084f;
+    const float xc = x > HI ? HI : (x >= LO ? x : LO);   /* NaN: LO; its result is replaced below */
+    int k, k1, k2;
+    const float p = sg_expf_reduced(xc, &k);
+    k1 = k > 127 ? 127 : (k < -126 ? k + 64 : k);
+    k2 = k > 127 ? k - 127 : (k < -126 ? -64 : 0);
+    {
+        const float scaled = p * sg_bits_to_float((uint32_t)(k1 + 127) << 23)
+                             * sg_bits_to_float((uint32_t)(k2 + 127) << 23);
+        return x != x ? x : (x > HI ? 1.0f / 0.0f : (x < LO ? 0.0f : scaled));
+    }
 }
 
 /* e**x - 1 for 0 <= x <= 1.2, where every Taylor term is positive (no cancellation). */
