@@ -24,7 +24,7 @@ typedef digits_real real;
 #define N_INPUTS 64
 #define N_OUTPUTS 10
 #define N_PARAMETERS 2410
-#define SCRATCH_SIZE (2410L + 6656L)
+#define SCRATCH_SIZE (2410L + 4608L)
 #define STATE_SIZE 2411 /* reals of optimizer state: see STATE_LAYOUT */
 #define OPTIMIZER "sgd"
 #define STACK_REALS 4096L

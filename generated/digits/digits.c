@@ -123,7 +123,7 @@ typedef digits_real real;
 #define N_INPUTS DIGITS_N_INPUTS
 #define N_OUTPUTS DIGITS_N_OUTPUTS
 #define N_PARAMETERS DIGITS_N_PARAMETERS
-#define WORK_SIZE 6656L /* reals of per-example work space after the gradient */
+#define WORK_SIZE 4608L /* reals of per-example work space after the gradient */
 #define LEARNING_RATE DIGITS_LEARNING_RATE
 #define STATE_SIZE DIGITS_STATE_SIZE /* reals of optimizer state (caller-owned) */
 
@@ -438,7 +438,7 @@ SG_MAYBE_UNUSED static void sg_tile1_32(const real *restrict in0, const real *re
  * time): a net input is ((w[0]*x[0] + w[1]*x[1]) + ...) + w[n_in-1]*x[n_in-1], then + bias;
  * dE/da of a hidden unit sums over the next layer's units in unit order; dE/dW, dE/db and the
  * loss sum over the batch's examples in batch order; then the batch reduction. */
-#define BLOCK 32L
+#define BLOCK 16L
 #define TRANSPOSE_MIN 2L
 
 /* Where each layer's values sit: its weights W{k} and biases B{k} in theta (and grad); in the work
@@ -447,16 +447,16 @@ SG_MAYBE_UNUSED static void sg_tile1_32(const real *restrict in0, const real *re
 #define W1_AT 0L /* layer 1: 32 x 64 weights */
 #define B1_AT 2048L
 #define Z1_AT 0L
-#define A1_AT 1024L
-#define D1_AT 2048L
-#define WT1_AT 4096L
+#define A1_AT 512L
+#define D1_AT 1024L
+#define WT1_AT 2048L
 #define W2_AT 2080L /* layer 2: 10 x 32 weights */
 #define B2_AT 2400L
-#define Z2_AT 3072L
-#define A2_AT 3392L
-#define D2_AT 3712L
-#define S2_AT 4032L
-#define WT2_AT 6144L
+#define Z2_AT 1536L
+#define A2_AT 1696L
+#define D2_AT 1856L
+#define S2_AT 2016L
+#define WT2_AT 4096L
 
 /* WT{k} = W{k}^T for every layer, each row padded with zeros to a whole number of 64-byte vectors.
  * Tiled so that reads and writes both stay in cache. */

@@ -19,9 +19,9 @@
  * Memory (float, 4 bytes each; data buffers X, T, Y not included):
  *     parameters (theta)                                9640 bytes (2410 reals)
  *     optimizer state                                   9644 bytes (2411 reals)
- *     scratch of step and train, any batch size        36264 bytes (9066 reals)
- *     to train: theta + state + scratch                55548 bytes (13887 reals)
- *     to predict only: theta + predict work            26024 bytes (6506 reals)
+ *     scratch of step and train, any batch size        28072 bytes (7018 reals)
+ *     to train: theta + state + scratch                47356 bytes (11839 reals)
+ *     to predict only: theta + predict work            17832 bytes (4458 reals)
  *
  * `rows` (may be NULL) picks the examples: example r of the batch is row rows[r] of X and T;
  * with NULL it is row r.  Losses are the spec's loss over the batch (mean over the
@@ -43,16 +43,16 @@ typedef float digits_real;
 #define DIGITS_N_PARAMETERS 2410L /* theta and grad */
 #define DIGITS_STATE_SIZE 2411L /* the optimizer's state */
 /* scratch of forward, loss, gradient, step and train for batches of `batch` examples: the same
- * for every batch size (examples are processed 32 at a time), the gradient plus work space */
-#define DIGITS_SCRATCH_SIZE(batch) (2410L + 6656L)
-#define DIGITS_PREDICT_SIZE 4096L /* work of digits_predict */
+ * for every batch size (examples are processed 16 at a time), the gradient plus work space */
+#define DIGITS_SCRATCH_SIZE(batch) (2410L + 4608L)
+#define DIGITS_PREDICT_SIZE 2048L /* work of digits_predict */
 #define DIGITS_LEARNING_RATE 0.2F /* the spec's learning rate */
 
 /* -- what the network looks like ----------------------------------------------------------- */
 int digits_n_inputs(void);            /* 64 */
 int digits_n_outputs(void);           /* 10 */
 long digits_n_parameters(void);       /* 2410: the length of theta and grad */
-long digits_scratch_size(void);       /* reals the scratch buffer needs: 9066 */
+long digits_scratch_size(void);       /* reals the scratch buffer needs: 7018 */
 digits_real digits_learning_rate(void); /* the spec's learning rate */
 
 /* -- the optimizer's state (sgd) ---------------------------------------------------

@@ -38,10 +38,10 @@ from ...templates import template_environment
 from ..common import output_rules, provenance, scalar_names
 from . import float_math
 
-#: Examples whose activations the vector-form kernel keeps at once (docs/c-backend.md): with
-#: four-example register tiles in the matrix loops, 32 (a whole minibatch of the usual size in
-#: one block) is faster than 16 on digits.
-BLOCK = 32
+#: Examples whose activations the vector-form kernel keeps at once (docs/c-backend.md): 32 is
+#: 2 % faster than 16 on digits, but doubles the block's work space, which an exported kernel
+#: pays in a small device's RAM (digits: 8 KB more to predict); 16 it is.
+BLOCK = 16
 
 #: Bytes to which each row of a transposed weight matrix W^T is padded (with zeros): the tiled
 #: matrix loops then run over whole vectors of any width up to 512 bits, and each tile handles
