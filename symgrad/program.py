@@ -44,7 +44,7 @@ C_SCALAR_MAX = 400
 STEP_COST: dict[str, dict[str, Any]] = {
     "c": {"call": 1e-6, "layer": 0.0, "parameter": {"float32": 0.1e-9, "float64": 0.2e-9}, "state": 0.3e-9,
           "multiply_add": {"float32": 0.053e-9, "float64": 0.094e-9}, "unit": 0.5e-9, "transcendental": 4e-9},
-    "numpy": {"call": 30e-6, "layer": 8e-6, "parameter": {"float32": 0.3e-9, "float64": 0.5e-9}, "state": 1.5e-9,
+    "numpy": {"call": 25e-6, "layer": 8e-6, "parameter": {"float32": 0.3e-9, "float64": 0.5e-9}, "state": 1.5e-9,
               "multiply_add": {"float32": 0.0286e-9, "float64": 0.057e-9}, "unit": 2e-9, "transcendental": 1e-9},
 }
 

@@ -18,7 +18,7 @@ from . import c_backend as _c
 from . import numpy_backend as _numpy
 
 BACKEND = "auto"
-NUMPY_FROM_ROWS = 260  # a call on this many rows or more runs in NumPy, on fewer in C
+NUMPY_FROM_ROWS = 233  # a call on this many rows or more runs in NumPy, on fewer in C
 __all__ = [*_numpy_all, "NUMPY_FROM_ROWS", "backend_for"]
 
 

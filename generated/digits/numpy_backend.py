@@ -332,23 +332,42 @@ def _look_for_idle_cores():
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     try:
-        with open("/proc/loadavg") as file:
-            running = int(file.read().split()[3].split("/")[0])
-        own = 0
-        for task in os.listdir("/proc/self/task"):
-            try:
-                with open(f"/proc/self/task/{task}/stat") as file:
-                    text = file.read()
-            except OSError:  # the thread ended meanwhile
-                continue
-            own += text[text.rindex(")") + 2] == "R"
-        others = max(0, running - max(own, 1))
+        # Our own BLAS threads flip between running and waiting, so a thread counted in one file and not
+        # in the other would hide a busy core: the largest of a few paired looks, in both orders, counts.
+        others = 0
+        for look in range(4):
+            if look % 2:
+                own = _own_running_threads(os)
+                running = _running_threads()
+            else:
+                running = _running_threads()
+                own = _own_running_threads(os)
+            others = max(others, running - max(own, 1))
     except (OSError, ValueError, IndexError):
         try:
             others = max(0.0, os.getloadavg()[0] - 1)
         except (AttributeError, OSError):
             others = 0
     return max(1, min(cores, int(cores - others + 0.5)))
+
+
+def _running_threads():
+    """The runnable threads of the whole system now (/proc/loadavg's fourth field, before the slash)."""
+    with open("/proc/loadavg") as file:
+        return int(file.read().split()[3].split("/")[0])
+
+
+def _own_running_threads(os):
+    """This process's threads that are running or runnable now (state R in /proc/self/task/*/stat)."""
+    own = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as file:
+                text = file.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        own += text[text.rindex(")") + 2] == "R"
+    return own
 
 
 class _BlasThreads:
