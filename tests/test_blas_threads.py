@@ -136,3 +136,24 @@ def test_idle_cores_looks_again_after_a_while(big, monkeypatch):
     monkeypatch.setattr(big, "_idle_seen", (big._idle_seen[0] - 2 * big._IDLE_SECONDS, 1))
     big._idle_cores()
     assert len(looks) == 2
+
+
+@pytest.mark.parametrize("call, inner", [("forward", "_outputs"), ("loss", "_loss_and_gradient"),
+                                         ("gradient", "_loss_and_gradient"), ("gradient_sum", "_loss_and_gradient")])
+def test_every_call_on_a_batch_follows_the_policy(big, monkeypatch, call, inner):
+    """forward (inference on large batches), loss and the gradients (distributed workers call
+    gradient_sum) oversubscribe a busy machine as train did."""
+    X, T = _problem(big, 64)
+    seen, original = [], getattr(big, inner)
+
+    def spy(*args, **kwargs):
+        seen.append(_blas_threads())
+        return original(*args, **kwargs)
+    monkeypatch.setattr(big, inner, spy)
+    monkeypatch.setattr(big, "_idle_cores", lambda: 1)
+    args = (big.initial_parameters(), X) if call == "forward" else (big.initial_parameters(), X, T)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        expected_threads = _blas_threads()
+        getattr(big, call)(*args)
+        assert seen == [1]
+        assert _blas_threads() == expected_threads

@@ -221,7 +221,8 @@ def forward(theta, X):
     """The network's outputs for each row of X: shape (n, N_OUTPUTS)."""
     _check_theta(theta)
     _check_rows(X, "X", N_INPUTS)
-    return _outputs(theta, X)
+    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0]):
+        return _outputs(theta, X)
 
 
 def loss(theta, X, T):
@@ -229,7 +230,8 @@ def loss(theta, X, T):
     _check_theta(theta)
     _check_rows(X, "X", N_INPUTS)
     _check_rows(T, "T", N_OUTPUTS, X.shape[0])
-    return float(_loss_and_gradient(theta, X, T, None))
+    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0]):
+        return float(_loss_and_gradient(theta, X, T, None))
 
 
 def gradient(theta, X, T):
@@ -238,7 +240,8 @@ def gradient(theta, X, T):
     _check_rows(X, "X", N_INPUTS)
     _check_rows(T, "T", N_OUTPUTS, X.shape[0])
     grad = np.empty(N_PARAMETERS, dtype=DTYPE)
-    total = _loss_and_gradient(theta, X, T, grad)
+    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0]):
+        total = _loss_and_gradient(theta, X, T, grad)
     return float(total), grad
 
 
@@ -249,7 +252,8 @@ def gradient_sum(theta, X, T):
     _check_rows(X, "X", N_INPUTS)
     _check_rows(T, "T", N_OUTPUTS, X.shape[0])
     grad = np.empty(N_PARAMETERS, dtype=DTYPE)
-    total = _loss_and_gradient(theta, X, T, grad, summed=True)
+    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0]):
+        total = _loss_and_gradient(theta, X, T, grad, summed=True)
     return float(total), grad
 
 
@@ -283,10 +287,10 @@ def _update(theta, grad, state):
     theta -= grad
 
 
-# -- BLAS threads inside train and step ------------------------------------------------------
+# -- BLAS threads inside train, step, forward, loss and the gradients --------------------------
 # A BLAS thread more than there are idle cores does not run beside the others, it takes turns with
 # them (measured at 784-256-10, batch 128, float32, one of 2 cores busy: 7.9 ms a step with 2 BLAS
-# threads, 1.2 ms with 1).  So train and step run BLAS on the idle cores only, through threadpoolctl
+# threads, 1.2 ms with 1).  So train, step and the calls that take a batch run BLAS on the idle cores only, through threadpoolctl
 # when it is installed (it is optional: without it the BLAS library's own setting stays), and never on
 # more threads than the caller allowed: a limit set outside (threadpoolctl, OPENBLAS_NUM_THREADS) is kept.
 _MULTIPLY_ADDS = 5056  # multiply-adds per example of one step (forward and backward products)
