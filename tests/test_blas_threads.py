@@ -157,3 +157,18 @@ def test_every_call_on_a_batch_follows_the_policy(big, monkeypatch, call, inner)
         getattr(big, call)(*args)
         assert seen == [1]
         assert _blas_threads() == expected_threads
+
+
+def test_a_small_call_leaves_blas_alone(small, monkeypatch):
+    """Below 2**18 multiply-adds OpenBLAS runs a product on one thread by itself; setting the count
+    and back would cost more than the call."""
+    X, T = _problem(small, 4)
+    seen, original = [], small._outputs
+
+    def spy(*args, **kwargs):
+        seen.append(_blas_threads())
+        return original(*args, **kwargs)
+    monkeypatch.setattr(small, "_outputs", spy)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        small.forward(small.initial_parameters(), X)
+    assert seen == [2]

@@ -221,7 +221,7 @@ def forward(theta, X):
     """The network's outputs for each row of X: shape (n, N_OUTPUTS)."""
     _check_theta(theta)
     _check_rows(X, "X", N_INPUTS)
-    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0]):
+    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0], one_call=True):
         return _outputs(theta, X)
 
 
@@ -230,7 +230,7 @@ def loss(theta, X, T):
     _check_theta(theta)
     _check_rows(X, "X", N_INPUTS)
     _check_rows(T, "T", N_OUTPUTS, X.shape[0])
-    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0]):
+    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0], one_call=True):
         return float(_loss_and_gradient(theta, X, T, None))
 
 
@@ -240,7 +240,7 @@ def gradient(theta, X, T):
     _check_rows(X, "X", N_INPUTS)
     _check_rows(T, "T", N_OUTPUTS, X.shape[0])
     grad = np.empty(N_PARAMETERS, dtype=DTYPE)
-    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0]):
+    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0], one_call=True):
         total = _loss_and_gradient(theta, X, T, grad)
     return float(total), grad
 
@@ -252,7 +252,7 @@ def gradient_sum(theta, X, T):
     _check_rows(X, "X", N_INPUTS)
     _check_rows(T, "T", N_OUTPUTS, X.shape[0])
     grad = np.empty(N_PARAMETERS, dtype=DTYPE)
-    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0]):
+    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0], one_call=True):
         total = _loss_and_gradient(theta, X, T, grad, summed=True)
     return float(total), grad
 
@@ -377,14 +377,19 @@ def _own_running_threads(os):
 class _BlasThreads:
     """with _BlasThreads(multiply_adds per step): BLAS on the idle cores for the block (one thread when
     a step has fewer than _THREADED_WORK multiply-adds); never more threads than were set before; the
-    setting before is restored on the way out, after an exception too."""
+    setting before is restored on the way out, after an exception too.
 
-    def __init__(self, multiply_adds):
+    one_call=True (step, forward, loss, the gradients) leaves BLAS alone below _THREADED_WORK: such a
+    call's products are below OpenBLAS's own threshold for threading a matrix product (2**18
+    multiply-adds), and setting the count and back cost about 5 us, more than a small call itself."""
+
+    def __init__(self, multiply_adds, one_call=False):
         self.multiply_adds = multiply_adds
         self.saved = []
+        self.skip = one_call and multiply_adds < _THREADED_WORK
 
     def __enter__(self):
-        libraries = _blas_libraries()
+        libraries = () if self.skip else _blas_libraries()
         if libraries:
             wanted = 1 if self.multiply_adds < _THREADED_WORK else _idle_cores()
             for library in libraries:
@@ -416,7 +421,7 @@ def step(theta, X, T, state=None):
     _check_rows(X, "X", N_INPUTS)
     _check_rows(T, "T", N_OUTPUTS, X.shape[0])
     _check_state(state, required=True)
-    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0]):
+    with _BlasThreads(_MULTIPLY_ADDS * X.shape[0], one_call=True):
         return float(_train_step(theta, X, T, np.empty(N_PARAMETERS, dtype=DTYPE), state))
 
 
