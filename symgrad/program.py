@@ -13,7 +13,7 @@ Two forms, chosen by size (DESIGN.md section 3):
 Both describe one example; the emitters add the loop or vectorization over the batch and the
 batch reduction (mean or sum).  :func:`complete` attaches what the emitters print beside the
 computation (the formula texts, the C form), so an emitter reads one self-sufficient program and
-never calls back into earlier stages; :func:`preferred_backends` is the auto-backend policy.
+never calls back into earlier stages; :func:`auto_policy` is the auto-backend policy.
 """
 
 from __future__ import annotations
@@ -181,15 +181,15 @@ def formula_kind(program: Program) -> str:
     return "table" if isinstance(program, ScalarProgram) else "layers"
 
 
-def step_seconds(program: Program, backend: str, rows: int) -> float:
+def step_seconds(program: VectorProgram, backend: str, rows: int) -> float:
     """The estimated seconds of one training step of ``program`` on ``rows`` examples (STEP_COST)."""
     spec = program.spec
     cost = STEP_COST[backend]
     dtype = spec.dtype
     layers = spec.layout.layers
-    macs = sum(s.n_in * s.n_out * (2 if k else 1) + s.n_in * s.n_out for k, s in enumerate(layers))
+    macs = sum(program.op_counts.values())  # forward and backward products of one example
     units = sum(s.n_out for s in layers)
-    slow = sum(s.n_out for s, layer in zip(layers, spec.layers) if _activation_name(layer) not in _CHEAP_ACTIVATIONS)
+    slow = sum(s.n_out for s, layer in zip(layers, spec.layers) if layer.activation.name not in _CHEAP_ACTIVATIONS)
     state = sum(length for part, _, length in spec.optimizer.state_layout(spec.n_parameters) if part != "epoch")
     fixed = cost["call"] + cost["layer"] * len(layers) + cost["parameter"][dtype] * spec.n_parameters \
         + cost["state"] * state
@@ -231,16 +231,6 @@ def auto_policy(program: Program, backends: tuple[str, ...]) -> tuple[list[str],
     if rows <= 1:
         return ["numpy", "c"], None
     return ["auto", "c", "numpy"], rows
-
-
-def preferred_backends(program: Program, backends: tuple[str, ...]) -> list[str]:
-    """The package's backend modules, fastest first: what ``import <name>`` and ``backend="auto"`` take
-    (auto_policy)."""
-    return auto_policy(program, backends)[0]
-
-
-def _activation_name(layer: Any) -> str:
-    return layer.activation.name
 
 
 def choose_form(spec: Spec, form: Form = "auto") -> str:
