@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .errors import SpecError, SymgradError
+from .optimizers import epoch_index
 from .spec import canonical_json, parse_spec, read_document
 
 DEFAULT_CHUNK_ROWS = 65536
@@ -205,7 +206,7 @@ def fit(spec: Any, X: Any, T: Any, *, epochs: int, chunk_rows: int = DEFAULT_CHU
     scale = 1.0 / n if module.REDUCTION == "mean" else 1.0
     losses = np.empty(epochs)
     # a learning-rate schedule counts epochs in the state (STATE_LAYOUT's "epoch"), as train does
-    epoch_count = next((start for part, start, _ in module.STATE_LAYOUT if part == "epoch"), None)
+    epoch_count = epoch_index(module.STATE_LAYOUT)
     for epoch in range(epochs):
         loss_sum, grad_sum = round_sums(theta)
         penalty, penalty_grad = module.penalty(theta)

@@ -284,6 +284,12 @@ def _json_text(value: Any) -> str:
     return f"{value:g}"
 
 
+def epoch_index(state_layout: Any) -> int | None:
+    """Where a state layout (Optimizer.state_layout, a module's STATE_LAYOUT) keeps the schedule's
+    epoch count; None when it has none."""
+    return next((start for part, start, _ in state_layout if part == "epoch"), None)
+
+
 def describe(o: Optimizer) -> str:
     """``plain SGD with learning rate 0.5``, ``Adam with learning rate 0.01, betas (0.9, 0.999), eps 1e-08``;
     a schedule follows: ``..., the rate times 0.1 every 30 epochs (StepLR)``."""

@@ -32,6 +32,7 @@ from ... import rules
 from ...errors import BuildError, InternalError
 from ...layout import name_groups
 from ...naming import gradient_local
+from ...optimizers import epoch_index
 from ...program import SCALAR_LIMIT, Program, ScalarProgram, VectorProgram
 from ...rules import LOGP, A, T, Z
 from ...templates import template_environment
@@ -201,7 +202,7 @@ def emit_c(program: Program, initial: np.ndarray) -> dict[str, bytes]:
         "n_parameters": spec.n_parameters,
         "learning_rate": printer.literal(spec.optimizer.learning_rate),
         "schedule": spec.optimizer.schedule,
-        "epoch_index": next((start for part, start, _ in optimizer["state_layout"] if part == "epoch"), None),
+        "epoch_index": epoch_index(optimizer["state_layout"]),
         "optimizer": optimizer,
         "penalties": _penalties_context(spec, printer),
         "mean": spec.loss.reduction == "mean",

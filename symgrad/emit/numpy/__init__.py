@@ -18,6 +18,7 @@ from ... import rules
 from ...errors import InternalError
 from ...layout import name_groups
 from ...naming import code_name
+from ...optimizers import epoch_index
 from ...program import Program, ScalarProgram, VectorProgram
 from ...rules import LOGP, A, T, Z
 from ...templates import template_environment
@@ -119,7 +120,7 @@ def emit_numpy(program: Program, initial: np.ndarray) -> dict[str, bytes]:
         "state_layout": layout,
         "state_size": sum(length for _, _, length in layout),
         "schedule": spec.optimizer.schedule,
-        "epoch_index": next((start for part, start, _ in layout if part == "epoch"), None),
+        "epoch_index": epoch_index(layout),
         "mean": spec.loss.reduction == "mean",
         "helpers": sorted(printer.helpers),
         "formulas": {"kind": program.formulas.kind, "texts": dict(program.formulas.texts),

@@ -17,6 +17,7 @@ import numpy as np
 from ...emit import template_environment
 from ...emit.c import memory_budget
 from ...errors import DataError
+from ...optimizers import epoch_index
 from ..exported import Exported
 
 _TEMPLATES = template_environment(Path(__file__).parent)
@@ -108,7 +109,7 @@ def _schedule_context(spec: Any, module: Any, state: np.ndarray, dtype: np.dtype
     schedule = spec.optimizer.schedule
     if schedule is None:
         return {"schedule_rates": None}
-    first = int(state[dict((part, start) for part, start, _ in module.STATE_LAYOUT)["epoch"]])
+    first = int(state[epoch_index(module.STATE_LAYOUT)])
     rates = np.array([module.learning_rate(first + e) for e in range(EXAMPLE_EPOCHS)], dtype=dtype)
     return {"schedule_rates": _reals(rates, dtype), "schedule": schedule.describe(), "first_epoch": first}
 
