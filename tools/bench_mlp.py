@@ -218,6 +218,12 @@ def jax_epoch(D: int, H: int, O: int, n: int, batch: int, lr: float, momentum: f
 
 # -- 1. the digits epoch -------------------------------------------------------------------------------
 
+def difference_note(label: str, got: np.ndarray, expected: np.ndarray, bound: float) -> str:
+    """`label` and the largest difference of two thetas, marked when above `bound` (not the same work)."""
+    diff = float(np.max(np.abs(got - expected)))
+    return f"{label} {diff:.1e}" + ("" if diff <= bound else "  <-- MISMATCH: not the same work")
+
+
 def bench_digits(momentum: float, rounds: int) -> tuple[list[list[Any]], dict[str, float | None], list[str]]:
     spec = digits_spec(momentum)
     X, T = load_digits()
@@ -240,10 +246,8 @@ def bench_digits(momentum: float, rounds: int) -> tuple[list[list[Any]], dict[st
     scale = float(np.max(np.abs(expected)))
 
     def agrees(label: str, theta: np.ndarray) -> None:
-        diff = float(np.max(np.abs(theta - expected)))
-        ok = diff <= 1e-4 * scale
-        notes.append(f"{label}: max |theta - NumPy backend's| after one epoch {diff:.1e}"
-                     + ("" if ok else "  <-- MISMATCH: not the same work"))
+        notes.append(difference_note(f"{label}: max |theta - NumPy backend's| after one epoch", theta, expected,
+                                     1e-4 * scale))
 
     contenders: dict[str, Callable[[], Any]] = {}
     for backend, module in modules.items():
@@ -485,9 +489,7 @@ def bench_mnist_train(rounds: int) -> tuple[list[list[Any]], float | None, list[
     contenders["hand-written NumPy loop"] = run_hand
     check = theta0.copy()
     hand(check, X[:STEP_BATCH], T[:STEP_BATCH])
-    diff = float(np.max(np.abs(check - one)))
-    notes.append(f"hand-written NumPy: one step max |theta diff| {diff:.1e}"
-                 + ("" if diff <= 1e-5 * scale else "  <-- MISMATCH: not the same work"))
+    notes.append(difference_note("hand-written NumPy: one step max |theta diff|", check, one, 1e-5 * scale))
 
     made, reason = jax_train(D, H, O, TRAIN_STEPS, STEP_BATCH, lr)
     if made is None:
@@ -498,9 +500,7 @@ def bench_mnist_train(rounds: int) -> tuple[list[list[Any]], float | None, list[
         to_params, run, to_theta = made
         _, run1, _ = jax_train(D, H, O, 1, STEP_BATCH, lr)[0]
         p, _ = run1(to_params(theta0), jnp.asarray(X[:STEP_BATCH]), jnp.asarray(T[:STEP_BATCH]))
-        diff = float(np.max(np.abs(to_theta(p) - one)))
-        notes.append(f"JAX: one step max |theta diff| {diff:.1e}"
-                     + ("" if diff <= 1e-5 * scale else "  <-- MISMATCH: not the same work"))
+        notes.append(difference_note("JAX: one step max |theta diff|", to_theta(p), one, 1e-5 * scale))
         p0, Xj, Tj = to_params(theta0), jnp.asarray(X), jnp.asarray(T)
         p, losses = run(p0, Xj, Tj)  # compiles
         run_symgrad()
