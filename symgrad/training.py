@@ -313,9 +313,11 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
+        """End the bar's line; once (a second close, as on an error path, writes nothing)."""
         if self.active:
             self.stream.write("\n")
             self.stream.flush()
+            self.active = False
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

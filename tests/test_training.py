@@ -204,8 +204,10 @@ def test_progress_bar_redraws_at_most_every_interval():
     for epoch in range(1, 10_001):
         progress.update(epoch, 0.5, 1.0)
     progress.close()
+    progress.close()  # a second close (an error path after the trainer's own) ends no second line
     drawn = terminal.getvalue()
     assert drawn.count("\r") == 2 and "epoch 1/10000" in drawn and "epoch 10000/10000" in drawn
+    assert drawn.endswith("   \n") and drawn.count("\n") == 1
     quiet = Terminal()
     Progress(3, stream=quiet, quiet=True).update(3, 0.5, 1.0)
     assert quiet.getvalue() == ""
