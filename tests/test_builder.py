@@ -12,7 +12,7 @@ import pytest
 
 import symgrad
 import symgrad.compiler
-from helpers import EXAMPLES, MAZUR, ROOT, make_spec
+from helpers import EXAMPLES, MAZUR, ROOT, make_spec, subprocess_env
 from symgrad.builder import MANIFEST
 from symgrad.cache import cache_root
 
@@ -133,7 +133,7 @@ def test_only_build_writes_into_generated(tmp_path, command):
             (tmp_path / "generated" / "mazur" / path.name).write_bytes(path.read_bytes())
     before = _snapshot(tmp_path / "generated" / "mazur")
     result = subprocess.run([sys.executable, "-m", "symgrad", *command], cwd=tmp_path, capture_output=True,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+                            text=True, env=subprocess_env(), timeout=300)
     assert result.returncode == 0, result.stderr
     assert _snapshot(tmp_path / "generated" / "mazur") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["generated", "mazur.json"]
@@ -142,7 +142,7 @@ def test_only_build_writes_into_generated(tmp_path, command):
 
 def _cli(*argv, cwd, env=None):
     return subprocess.run([sys.executable, "-m", "symgrad", *map(str, argv)], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, timeout=300)
+                          env=subprocess_env(**(env or {})), timeout=300)
 
 
 @pytest.mark.parametrize("compiler_env", [{"CC": "/nonexistent/cc"}, {"CC": "false"}, {"CC": "true"},

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symgrad
-from helpers import ROOT, assert_gradient_matches
+from helpers import ROOT, assert_gradient_matches, subprocess_env
 
 CORPUS = ROOT / "tests" / "data" / "hostile_specs.jsonl"
 
@@ -31,9 +31,8 @@ def corpus_results(tmp_path_factory):
     cwd = workdir / "cwd"
     cwd.mkdir()
     outside_before = set(os.listdir(workdir))
-    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, str(ROOT / "tests" / "hostile_runner.py"), str(CORPUS), str(workdir)],
-                            cwd=cwd, capture_output=True, text=True, timeout=600, env=environment)
+                            cwd=cwd, capture_output=True, text=True, timeout=600, env=subprocess_env())
     assert result.returncode == 0, f"the runner died (status {result.returncode}):\n{result.stderr[-3000:]}"
     results = {r["id"]: r for r in map(json.loads, result.stdout.splitlines())}
     return {"results": results, "workdir": workdir, "cwd": cwd, "outside_before": outside_before}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 import symgrad
-from helpers import MAZUR, ROOT, reference_loss
+from helpers import MAZUR, reference_loss, subprocess_env
 from symgrad.pipeline import analyze, build, build_and_load
 
 
@@ -49,6 +48,6 @@ print(sorted(m for m in ("sympy", "jinja2", "symgrad.model", "symgrad.gradients"
 def test_a_cache_hit_runs_no_stage_before_build(tmp_path):
     symgrad.load(MAZUR, backend="numpy")
     result = subprocess.run([sys.executable, "-c", _HIT, str(MAZUR)], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env=subprocess_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
