@@ -155,6 +155,9 @@ def _m4f_tools_missing() -> str | None:
     return None
 
 
+M4F_MISSING = _m4f_tools_missing()  # asked once: it starts the cross-compiler
+
+
 def _make_test_m4f(folder: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "-s", "-C", str(folder), "test-m4f"], capture_output=True, text=True, timeout=300)
 
@@ -171,7 +174,7 @@ def adam_scheduled_package(tmp_path_factory) -> Path:
     return folder / "adam_c"
 
 
-@pytest.mark.skipif(_m4f_tools_missing() is not None, reason=str(_m4f_tools_missing()))
+@pytest.mark.skipif(M4F_MISSING is not None, reason=str(M4F_MISSING))
 @pytest.mark.parametrize("package", ["digits_package", "mazur_package", "adam_scheduled_package"],
                          ids=["float32", "float64", "float32-adam"])
 def test_the_self_test_passes_on_an_emulated_cortex_m4f(request, package, tmp_path):
@@ -186,7 +189,7 @@ def test_the_self_test_passes_on_an_emulated_cortex_m4f(request, package, tmp_pa
     assert "ARM" in header and "Tag_FP_arch: VFPv4-D16" in header and "Tag_ABI_VFP_args: VFP registers" in header
 
 
-@pytest.mark.skipif(_m4f_tools_missing() is not None, reason=str(_m4f_tools_missing()))
+@pytest.mark.skipif(M4F_MISSING is not None, reason=str(M4F_MISSING))
 def test_a_mutated_golden_file_fails_on_the_emulated_board_too(digits_package, tmp_path):
     result = _make_test_m4f(_with_a_mutated_golden(digits_package, tmp_path / "mutated"))
     assert result.returncode != 0
